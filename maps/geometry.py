@@ -56,7 +56,7 @@ class Pose:
         return self.inverse().compose(other)
 
     def transform_points(self, points: np.ndarray) -> np.ndarray:
-        """Map (N, 2) points from this pose's frame into the parent frame; returns (N, 2) float64."""
+        """Map (N, 2) points from this pose's frame into the parent frame; (N, 2) float64."""
         pts = np.asarray(points, dtype=np.float64)
         if pts.ndim != 2 or pts.shape[1] != 2:
             raise ValueError(f"expected (N, 2) points, got shape {pts.shape}")

@@ -52,7 +52,9 @@ class Scan:
         if not np.isfinite(angles).all():
             raise ValueError(f"scan at t={self.stamp}: non-finite beam angles")
         if not (0.0 <= self.range_min < self.range_max):
-            raise ValueError(f"need 0 <= range_min < range_max, got {self.range_min}, {self.range_max}")
+            raise ValueError(
+                f"need 0 <= range_min < range_max, got {self.range_min}, {self.range_max}"
+            )
         ranges = ranges.copy()
         ranges[ranges >= self.range_max] = np.inf
         self.ranges = ranges

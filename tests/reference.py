@@ -48,22 +48,28 @@ def integrate_rays(log_odds, start_ij, end_ij, is_hit, l_free, l_occ, l_min, l_m
 
 
 def cast_rays(blocked, ox, oy, angles, max_range, resolution):
-    """Twin of maps._kernels.cast_rays: march each ray in tiny steps; return the distance at
-    which it first enters a blocked cell (accurate to the step, 1e-3 cell)."""
+    """Twin of maps._kernels.cast_rays: list every crossing of a grid line along the ray, sort
+    them, and test the cell at the middle of each piece in order (exact, unlike fixed steps)."""
     h, w = blocked.shape
     out = np.full(len(angles), np.inf)
-    step = 1e-3
     for k, a in enumerate(angles):
         x, y = ox[k] / resolution, oy[k] / resolution
         dx, dy = math.cos(a), math.sin(a)
         limit = max_range / resolution
-        t = 0.0
-        while t <= limit:
-            i, j = math.floor(y + t * dy), math.floor(x + t * dx)
+        ts = [0.0]
+        for start, d, size in ((x, dx, w), (y, dy, h)):
+            if d != 0.0:
+                ts += [(line - start) / d for line in range(0, size + 1)]
+        ts = sorted(t for t in ts if 0.0 <= t <= limit)
+        ts.append(limit)
+        for t0, t1 in zip(ts[:-1], ts[1:], strict=True):
+            if t1 - t0 < 1e-12 and t0 != 0.0:
+                continue
+            mid = (t0 + t1) / 2 if t1 > t0 else t0
+            i, j = math.floor(y + mid * dy), math.floor(x + mid * dx)
             if not (0 <= i < h and 0 <= j < w):
                 break
             if blocked[i, j]:
-                out[k] = t * resolution
+                out[k] = t0 * resolution
                 break
-            t += step
     return out
