@@ -1,0 +1,3 @@
+from navigation.cli import main
+
+main()
