@@ -16,6 +16,11 @@ Trajectory = np.ndarray  # (N, 3) float64 rows of x [m], y [m], theta [rad]
 
 def wrap_angle(angle: float | np.ndarray) -> float | np.ndarray:
     """Wrap an angle (or an array of angles) into (-pi, pi]."""
+    if isinstance(angle, float | int):
+        if -math.pi < angle <= math.pi:
+            return float(angle)
+        wrapped = math.remainder(angle, 2.0 * math.pi)  # in [-pi, pi]
+        return math.pi if wrapped <= -math.pi else wrapped
     wrapped = np.pi - np.mod(np.pi - np.asarray(angle, dtype=np.float64), 2.0 * np.pi)
     if np.ndim(wrapped) == 0:
         return float(wrapped)

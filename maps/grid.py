@@ -164,17 +164,17 @@ class OccupancyGrid:
         use = hit | (miss & (cap > 0))
         ranges = np.where(hit, scan.ranges, cap)[use].astype(np.float64)
         angles = scan.angles[use].astype(np.float64) + sensor.theta
-        ends = np.column_stack(
-            (sensor.x + ranges * np.cos(angles), sensor.y + ranges * np.sin(angles))
-        )
-        start_xy = np.array([[sensor.x, sensor.y]])
-        self.ensure_contains(np.vstack((ends, start_xy)))
-        end_ij = self.world_to_cell(ends)
-        start_ij = self.world_to_cell(start_xy)[0]
+        # row 0 is the sensor itself, rows 1.. the beam ends
+        xy = np.empty((ranges.shape[0] + 1, 2))
+        xy[0] = sensor.x, sensor.y
+        xy[1:, 0] = sensor.x + ranges * np.cos(angles)
+        xy[1:, 1] = sensor.y + ranges * np.sin(angles)
+        self.ensure_contains(xy)
+        cells = self.world_to_cell(xy)
         n_free, n_occ = _kernels.integrate_rays(
             self.log_odds,
-            start_ij,
-            end_ij,
+            cells[0],
+            cells[1:],
             np.ascontiguousarray(hit[use]),
             np.float32(cfg.l_free),
             np.float32(cfg.l_occ),

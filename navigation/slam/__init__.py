@@ -1,0 +1,1 @@
+"""Occupancy-grid SLAM: scan matching, submaps, pose graph, loop closure."""
