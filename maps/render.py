@@ -10,6 +10,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from maps.grid import OccupancyGrid
+
 # BGR colours
 FLOOR = (255, 255, 255)
 WALL = (40, 40, 40)
@@ -97,3 +99,15 @@ def save_png(path: str | Path, img: np.ndarray) -> None:
     if not ok:
         raise OSError(f"could not encode PNG for {path}")
     path.write_bytes(buf.tobytes())
+
+
+def draw_grid(grid: OccupancyGrid, scale: int = 2) -> np.ndarray:
+    """(H*scale, W*scale, 3) uint8 picture of a grid: grey unknown, white free, dark hits."""
+    prob = grid.probability()
+    grey = np.full(prob.shape, 205, np.uint8)
+    grey[prob < 0.4] = 255
+    occupied = prob > 0.6
+    grey[occupied] = np.clip(255 - (prob[occupied] * 255), 0, 120).astype(np.uint8)
+    img = cv2.cvtColor(grey[::-1], cv2.COLOR_GRAY2BGR)
+    h, w = prob.shape
+    return cv2.resize(img, (w * scale, h * scale), interpolation=cv2.INTER_NEAREST)

@@ -242,8 +242,8 @@ def run(
     )
 
 
-def _results_dir(out_dir: str | None):
-    """The folder for this run's results; by default a new timestamped one, linked as latest."""
+def _results_dir(out_dir: str | None, kind: str = "run"):
+    """The folder for this command's results; by default a new timestamped one, linked as latest."""
     import time
     from pathlib import Path
 
@@ -252,11 +252,11 @@ def _results_dir(out_dir: str | None):
         out.mkdir(parents=True, exist_ok=True)
         return out
     root = Path("vacnav-out")
-    out = root / time.strftime("run-%Y%m%d-%H%M%S")
+    out = root / time.strftime(f"{kind}-%Y%m%d-%H%M%S")
     suffix = 1
     while out.exists():
         suffix += 1
-        out = root / time.strftime(f"run-%Y%m%d-%H%M%S-{suffix}")
+        out = root / time.strftime(f"{kind}-%Y%m%d-%H%M%S-{suffix}")
     out.mkdir(parents=True)
     latest = root / "latest"
     try:
@@ -266,3 +266,114 @@ def _results_dir(out_dir: str | None):
     except OSError:
         pass  # a filesystem without symlinks: the timestamped folder is enough
     return out
+
+
+@cli.command("eval")
+@click.argument("poses", type=click.Path(dir_okay=False))
+@click.argument("relations", type=click.Path(dir_okay=False))
+@click.option(
+    "--max-dt",
+    type=click.FloatRange(min=0.0),
+    default=0.1,
+    show_default=True,
+    help="Largest gap (s) between a relation stamp and the pose used for it.",
+)
+@click.option(
+    "--match",
+    type=click.Choice(["nearest", "interp"]),
+    default="nearest",
+    show_default=True,
+    help="Nearest pose, or linear interpolation between two.",
+)
+@click.option(
+    "--style",
+    type=click.Choice(["kummerle", "cartographer"]),
+    default="kummerle",
+    show_default=True,
+    help="Error composition: Kümmerle et al. 2009 or Cartographer's.",
+)
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False), help="Write the metric as JSON."
+)
+def eval_command(
+    poses: str, relations: str, max_dt: float, match: str, style: str, json_path: str | None
+) -> None:
+    """Score a trajectory (poses.txt) with the SLAM benchmark's relations metric."""
+    from navigation.evaluation import evaluate, format_table, load_poses, load_relations
+
+    stamps, estimate = load_poses(poses)
+    metric = evaluate(
+        stamps, estimate, load_relations(relations), max_dt=max_dt, match=match, style=style
+    )
+    click.echo(format_table(metric))
+    _write_json(json_path, {"poses": poses, "relations": relations, **metric.as_dict()})
+
+
+@cli.command()
+@click.argument("logfile", type=click.Path(dir_okay=False))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Results folder [default: ./vacnav-out/rebuild-<time>, linked as latest].",
+)
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False), help="Write the report as JSON."
+)
+def rebuild(logfile: str, out_dir: str | None, json_path: str | None) -> None:
+    """Rebuild a map from a recorded log with SLAM: poses.txt, map.pgm/.yaml, map.png."""
+    import resource
+    import time
+
+    import numpy as np
+
+    from firmware_bridge.logs import LogScan, read_log, summarize
+    from maps import render
+    from maps.formats import ros
+    from navigation.slam.slam import Slam
+
+    started = time.perf_counter()
+    total = summarize(logfile).scans  # a first pass: counts for the bar, and bad files fail early
+    reader = read_log(logfile)
+    slam = Slam()
+    with click.progressbar(length=total, label="rebuild", file=sys.stderr) as bar:
+        for item in reader:
+            if isinstance(item, LogScan):
+                slam.add(item.scan, item.odometry.pose)
+                bar.update(1)
+    slam.finish()
+    stamps, poses = slam.trajectory()
+    wall = time.perf_counter() - started
+
+    out = _results_dir(out_dir, "rebuild")
+    with open(out / "poses.txt", "w") as fh:
+        fh.write("# timestamp x y theta (s, m, m, rad; map frame; one line per scan, log order)\n")
+        np.savetxt(fh, np.column_stack((stamps, poses)), fmt=["%.6f", "%.6f", "%.6f", "%.6f"])
+    grid = slam.map()
+    ros.save(grid, out / "map")
+    img = render.draw_grid(grid, scale=2)
+    render.draw_path(img, poses[:, :2], grid.shape, grid.resolution, grid.origin, 2)
+    render.save_png(out / "map.png", img)
+
+    stats, summary = slam.stats, reader.summary
+    report = {
+        "log": str(logfile),
+        "scans": stats.scans,
+        "scans_used": stats.scans_used,
+        "nodes": stats.nodes,
+        "loop_closures": stats.loop_closures,
+        "wall_s": round(wall, 2),
+        "realtime_factor": round(summary.duration_s / wall, 2) if wall > 0 else None,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "loops_rejected": stats.loops_rejected,
+        "submaps": stats.submaps,
+        "skipped_few_points": stats.skipped_few_points,
+        "odometry_jumps": stats.odometry_jumps,
+        "time_jumps": summary.time_jumps,
+        "malformed_lines": summary.malformed,
+        "bad_beams": summary.bad_beams,
+        "out": str(out),
+    }
+    _write_json(str(out / "report.json"), report)
+    _write_json(json_path, report)
+    click.echo(_table([(k, str(v)) for k, v in report.items()]))

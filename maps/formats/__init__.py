@@ -1,0 +1,1 @@
+"""Foreign map formats: one module per format, converting at the boundary."""
