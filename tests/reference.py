@@ -73,3 +73,75 @@ def cast_rays(blocked, ox, oy, angles, max_range, resolution):
                 out[k] = t0 * resolution
                 break
     return out
+
+
+# ------------------------------------------------ twins of navigation._kernels (correlative)
+def block_max_levels(values, depth, pad, fill):
+    """Twin of navigation._kernels.block_max_levels: the max of each 2^k x 2^k block, read
+    straight off a frame of `fill` wide enough for every block."""
+    h, w = values.shape
+    hp, wp = h + 2 * pad, w + 2 * pad
+    big = np.full((hp + 2**depth, wp + 2**depth), fill, dtype=np.uint8)
+    big[pad : pad + h, pad : pad + w] = values
+    out = np.empty((depth, hp, wp), dtype=np.uint8)
+    for k in range(depth):
+        s = 2**k
+        for i in range(hp):
+            for j in range(wp):
+                out[k, i, j] = big[i : i + s, j : j + s].max()
+    return out
+
+
+def rotated_cells(points, headings, tx, ty, resolution, shift):
+    """Twin of navigation._kernels.rotated_cells, one point at a time."""
+    out = np.empty((len(headings), len(points), 2), dtype=np.int32)
+    for a, th in enumerate(headings):
+        c, s = math.cos(th), math.sin(th)
+        for p, (px, py) in enumerate(points):
+            x = c * px - s * py + tx
+            y = s * px + c * py + ty
+            far = 2**30
+            row = math.floor(min(max(y / resolution, -far), far)) + shift
+            col = math.floor(min(max(x / resolution, -far), far)) + shift
+            out[a, p] = min(max(row, -far), far), min(max(col, -far), far)
+    return out
+
+
+def window_scores(level, cells, bounds):
+    """Twin of navigation._kernels.window_scores: every candidate summed on its own, with
+    off-array indices clamped to the nearest edge cell."""
+    hp, wp = level.shape
+    ylo, yhi, xlo, xhi = (int(v) for v in bounds)
+    out = np.zeros((cells.shape[0], yhi - ylo + 1, xhi - xlo + 1), dtype=np.int64)
+    for a in range(cells.shape[0]):
+        for y in range(ylo, yhi + 1):
+            for x in range(xlo, xhi + 1):
+                i = np.clip(cells[a, :, 0].astype(np.int64) + y, 0, hp - 1)
+                j = np.clip(cells[a, :, 1].astype(np.int64) + x, 0, wp - 1)
+                out[a, y - ylo, x - xlo] = int(level[i, j].astype(np.int64).sum())
+    return out
+
+
+def branch_and_bound(levels, width, flat, bounds, min_sum):
+    """Twin of navigation._kernels.branch_and_bound without the bound: score every candidate on
+    level 0 and keep the best by (sum, then smallest key). Returns (a, iy, ix, sum); a = -1 when
+    no sum reaches min_sum. (The kernel also returns a count of scored candidates.)"""
+    level = levels[0].reshape(-1, width)
+    cells = np.stack((flat // width, flat % width), axis=-1)
+    sums = window_scores(level, cells, bounds)
+    centre = (sums.shape[0] - 1) // 2
+    best = None
+    for a in range(sums.shape[0]):
+        for y in range(sums.shape[1]):
+            for x in range(sums.shape[2]):
+                total = int(sums[a, y, x])
+                if total < min_sum:
+                    continue
+                iy, ix = y + int(bounds[0]), x + int(bounds[2])
+                da = a - centre
+                key = (abs(da), abs(iy) + abs(ix), int(da > 0), iy, ix)
+                if best is None or (-total, key) < (-best[0], best[1]):
+                    best = (total, key, a, iy, ix)
+    if best is None:
+        return -1, 0, 0, 0
+    return best[2], best[3], best[4], best[0]

@@ -1,0 +1,284 @@
+"""Numba kernels of the navigation package. Private: use them through navigation.slam.correlative.
+
+Every kernel has a slow NumPy/Python twin in tests/reference.py that the tests compare it with.
+
+Correlative scan matching works on integer score grids (uint8, see correlative.SCALE) so that
+candidate scores are exact integer sums: the branch and bound then returns bit for bit the answer
+of the exhaustive search, ties included. A candidate is (a, iy, ix): rotation a of the scan, shifted
+by iy rows and ix columns. Among equal sums the winner is the one with the smallest key
+(|a - c|, |iy| + |ix|, a > c, iy, ix), c = (A - 1) // 2 the middle rotation: the candidate closest
+to the initial pose, first in heading, then in cells.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+_FAR = 1 << 30  # cells: rotated_cells clamps indices to +-_FAR so that they fit int32
+
+
+@njit(cache=True, nogil=True)
+def block_max_levels(values, depth, pad, fill):
+    """Cartographer's PrecomputationGrid2D stack for a (H, W) uint8 score grid.
+
+    Returns (depth, H + 2 pad, W + 2 pad) uint8: level 0 is `values` framed by `pad` cells of
+    `fill` on every side; level k holds at [i, j] the max of level 0 over the 2^k x 2^k block
+    [i, i + 2^k) x [j, j + 2^k), cells past the array counting as `fill`. Built by doubling:
+    level k+1 is the max of level k at offsets 0 and 2^k, along x then along y. With
+    pad >= 2^(depth-1) and fill <= every value, the outer ring of every level is `fill`, and so is
+    every cell of a wider frame of `fill` added later: `window_scores` clamps off-array lookups
+    onto the ring, `branch_and_bound`'s caller widens the frame so that none happen.
+    """
+    h, w = values.shape
+    hp = h + 2 * pad
+    wp = w + 2 * pad
+    out = np.full((depth, hp, wp), fill, dtype=np.uint8)
+    out[0, pad : pad + h, pad : pad + w] = values
+    rows = np.empty((hp, wp), dtype=np.uint8)
+    for k in range(1, depth):
+        s = 1 << (k - 1)
+        prev = out[k - 1]
+        for i in range(hp):
+            for j in range(wp):
+                v = prev[i, j]
+                u = prev[i, j + s] if j + s < wp else fill
+                rows[i, j] = v if v >= u else u
+        cur = out[k]
+        for i in range(hp):
+            if i + s < hp:
+                for j in range(wp):
+                    v = rows[i, j]
+                    u = rows[i + s, j]
+                    cur[i, j] = v if v >= u else u
+            else:
+                for j in range(wp):
+                    v = rows[i, j]
+                    cur[i, j] = v if v >= fill else fill
+    return out
+
+
+@njit(cache=True, nogil=True)
+def rotated_cells(points, headings, tx, ty, resolution, shift):
+    """Cells of the (N, 2) robot-frame points rotated by each of the (A,) `headings` (rad) and
+    moved by (tx, ty) metres, in a grid of `resolution` m whose cell (0, 0) has its corner at the
+    origin; `shift` is added to both indices (the padding of the level stack).
+
+    Returns (A, N, 2) int32 (row, col) = (floor(y / res), floor(x / res)) + shift, each index
+    clamped to [-2^30, 2^30] (a point 2^30 cells off the grid is as off as any farther one).
+    """
+    n = points.shape[0]
+    na = headings.shape[0]
+    out = np.empty((na, n, 2), dtype=np.int32)
+    for a in range(na):
+        c = math.cos(headings[a])
+        s = math.sin(headings[a])
+        for p in range(n):
+            px = points[p, 0]
+            py = points[p, 1]
+            x = c * px - s * py + tx
+            y = s * px + c * py + ty
+            # clamp before the cast: a float beyond int64 has no defined integer
+            row = math.floor(min(max(y / resolution, -_FAR), _FAR)) + shift
+            col = math.floor(min(max(x / resolution, -_FAR), _FAR)) + shift
+            out[a, p, 0] = min(max(row, -_FAR), _FAR)
+            out[a, p, 1] = min(max(col, -_FAR), _FAR)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def window_scores(level, cells, bounds):
+    """Exhaustive correlative search: the score sum of every candidate in the window.
+
+    `level` (Hp, Wp) uint8 score grid, `cells` (A, N, 2) int32 from `rotated_cells`, `bounds`
+    (4,) int64 = (ylo, yhi, xlo, xhi), inclusive cell offsets. Returns (A, yhi-ylo+1, xhi-xlo+1)
+    int64: out[a, y, x] = sum over points of level[row + ylo + y, col + xlo + x], an off-array
+    index clamped to the nearest edge cell. Per point the window is a contiguous slice of a grid
+    row, added at once (the slide).
+    """
+    hp, wp = level.shape
+    na = cells.shape[0]
+    n = cells.shape[1]
+    ylo, yhi, xlo, xhi = bounds[0], bounds[1], bounds[2], bounds[3]
+    ny = yhi - ylo + 1
+    nx = xhi - xlo + 1
+    out = np.zeros((na, ny, nx), dtype=np.int64)
+    acc = np.zeros((ny, nx), dtype=np.int32)  # <= N * 255: no overflow below 8 M points
+    for a in range(na):
+        acc[:] = 0
+        for p in range(n):
+            r0 = cells[a, p, 0] + ylo
+            c0 = cells[a, p, 1] + xlo
+            for y in range(ny):
+                r = min(max(r0 + y, 0), hp - 1)
+                if c0 >= 0 and c0 + nx <= wp:
+                    row = level[r, c0 : c0 + nx]
+                    for x in range(nx):
+                        acc[y, x] += row[x]
+                else:
+                    for x in range(nx):
+                        acc[y, x] += level[r, min(max(c0 + x, 0), wp - 1)]
+        out[a] = acc
+    return out
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _level_sum(level, flat, a, offset, need, vmax):
+    """Score sum of rotation a at flat `offset` on one flattened level, or -1 as soon as the
+    points left cannot lift it to `need` even at `vmax` each. No bounds checks: see the caller."""
+    n = flat.shape[1]
+    total = np.int64(0)  # (a Python int would stay uint8 without the JIT)
+    p = 0
+    while p < n:
+        end = min(p + 32, n)
+        for q in range(p, end):
+            total += level[flat[a, q] + offset]
+        p = end
+        if total + (n - p) * vmax < need:
+            return -1
+    return total
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _gap(lo, hi):
+    """Smallest |v| for v in [lo, hi]."""
+    if lo > 0:
+        return lo
+    if hi < 0:
+        return -hi
+    return 0
+
+
+@njit(cache=True, nogil=True)
+def branch_and_bound(levels, width, flat, bounds, min_sum):
+    """Best candidate of the window by exact branch and bound over the max-filtered stack.
+
+    Cartographer FastCorrelativeScanMatcher2D::BranchAndBound (Hess et al., ICRA 2016), as an
+    explicit-stack depth-first search that expands the best child first. `levels` (D, Hp * Wp)
+    uint8 is the stack of `block_max_levels` with each level flattened, `width` = Wp, `flat`
+    (A, N) int32 the points' flat cells row * Wp + col (`rotated_cells`), `bounds` (4,) int64
+    (ylo, yhi, xlo, xhi) inclusive offsets. A node (a, oy, ox) on level k stands for the offsets
+    [oy, oy + 2^k) x [ox, ox + 2^k) (clipped to the bounds); its level-k sum bounds the level-0
+    sum of all of them from above. The caller guarantees that every point stays inside the
+    array at every offset in the bounds (lookups are not checked, for speed).
+
+    Returns (a, iy, ix, sum, n_scored): the candidate with the largest level-0 sum >= `min_sum`
+    (ties: smallest key, see the module docstring), or a = -1 when none reaches `min_sum`;
+    n_scored counts the candidates scored on any level.
+    """
+    depth = levels.shape[0]
+    na = flat.shape[0]
+    centre = (na - 1) // 2
+    ylo, yhi, xlo, xhi = bounds[0], bounds[1], bounds[2], bounds[3]
+    top_level = depth - 1
+    step = 1 << top_level
+    nry = (yhi - ylo) // step + 1
+    nrx = (xhi - xlo) // step + 1
+    n_roots = na * nry * nrx
+    cap = n_roots + 4 * depth + 8
+    st_a = np.empty(cap, dtype=np.int64)
+    st_y = np.empty(cap, dtype=np.int64)
+    st_x = np.empty(cap, dtype=np.int64)
+    st_k = np.empty(cap, dtype=np.int64)
+    st_b = np.empty(cap, dtype=np.int64)
+
+    vmax = np.int64(levels[top_level].max())  # the largest cell value of any level
+    root_b = np.empty(n_roots, dtype=np.int64)
+    coarse = levels[top_level]
+    r = 0
+    for a in range(na):
+        for ty in range(nry):
+            for tx in range(nrx):
+                offset = (ylo + ty * step) * width + xlo + tx * step
+                root_b[r] = _level_sum(coarse, flat, a, offset, min_sum, vmax)
+                r += 1
+    n_scored = n_roots
+    # push the roots worst first, so the best is on top of the stack
+    order = np.argsort(root_b, kind="mergesort")
+    top = 0
+    per_a = nry * nrx
+    for q in range(n_roots):
+        r = order[q]
+        a = r // per_a
+        rem = r - a * per_a
+        st_a[top] = a
+        st_y[top] = ylo + (rem // nrx) * step
+        st_x[top] = xlo + (rem % nrx) * step
+        st_k[top] = top_level
+        st_b[top] = root_b[r]
+        top += 1
+
+    big = np.int64(1) << 62
+    best_sum = np.int64(min_sum)
+    best_key = (big, big, big, big, big)
+    best_a = -1
+    best_y = 0
+    best_x = 0
+    ch_y = np.empty(4, dtype=np.int64)
+    ch_x = np.empty(4, dtype=np.int64)
+    ch_b = np.empty(4, dtype=np.int64)
+    while top > 0:
+        top -= 1
+        a = st_a[top]
+        oy = st_y[top]
+        ox = st_x[top]
+        k = st_k[top]
+        b = st_b[top]
+        if b < best_sum:
+            continue
+        w = np.int64(1) << k
+        da = a - centre
+        key = (
+            abs(da),
+            _gap(oy, oy + w - 1) + _gap(ox, ox + w - 1),
+            np.int64(1 if da > 0 else 0),
+            oy,
+            ox,
+        )  # a lower bound of the key of every candidate under this node
+        if b == best_sum and key >= best_key:
+            continue
+        if k == 0:
+            best_sum = b
+            best_key = key
+            best_a = a
+            best_y = oy
+            best_x = ox
+            continue
+        # split into up to four children on the next finer level, score them, push best last
+        h = w >> 1
+        level = levels[k - 1]
+        nc = 0
+        for cy in range(2):
+            y = oy + cy * h
+            if y > yhi:
+                continue
+            for cx in range(2):
+                x = ox + cx * h
+                if x > xhi:
+                    continue
+                n_scored += 1
+                b = _level_sum(level, flat, a, y * width + x, best_sum, vmax)
+                if b < best_sum:  # includes -1: cut short, cannot reach the best
+                    continue
+                ch_y[nc] = y
+                ch_x[nc] = x
+                ch_b[nc] = b
+                nc += 1
+        # insertion sort, ascending by bound
+        for i in range(1, nc):
+            j = i
+            while j > 0 and ch_b[j - 1] > ch_b[j]:
+                ch_b[j - 1], ch_b[j] = ch_b[j], ch_b[j - 1]
+                ch_y[j - 1], ch_y[j] = ch_y[j], ch_y[j - 1]
+                ch_x[j - 1], ch_x[j] = ch_x[j], ch_x[j - 1]
+                j -= 1
+        for i in range(nc):
+            st_a[top] = a
+            st_y[top] = ch_y[i]
+            st_x[top] = ch_x[i]
+            st_k[top] = k - 1
+            st_b[top] = ch_b[i]
+            top += 1
+    return best_a, best_y, best_x, best_sum if best_a >= 0 else np.int64(0), n_scored
