@@ -161,3 +161,97 @@ def test_run_rejects_a_png_that_is_not_a_plan(tmp_path):
     result = run_main("run", "--world", str(bad), "--out", str(tmp_path / "o"))
     assert result.returncode == 1
     assert "x.png" in result.stderr and "Traceback" not in result.stderr
+
+
+def write_simulated_log(path, seconds=60.0, seed=2):
+    """A ROBOTLASER1 log of the simulated vacuum driving bump-and-turn in the built-in home."""
+    from firmware_bridge.simulated import SimulatedRobot
+    from firmware_bridge.world import World
+    from navigation.baseline import BaselineConfig, run_bump_and_turn
+
+    sim = SimulatedRobot(World.default(), seed=seed)
+    lines = []
+
+    def observe() -> None:
+        for scan in sim.scans():
+            odom = sim.odometry().pose
+            order = np.argsort(scan.angles)
+            ranges = np.where(np.isfinite(scan.ranges), scan.ranges, 6.0)[order]
+            n = len(ranges)
+            values = " ".join(f"{r:.3f}" for r in ranges)
+            pose = f"{odom.x:.6f} {odom.y:.6f} {odom.theta:.6f}"
+            lines.append(
+                f"ROBOTLASER1 0 {scan.angles[order][0]:.6f} {2 * np.pi:.6f} {np.radians(1):.8f} "
+                f"6.0 0.01 0 {n} {values} 0 {pose} {pose} 0 0 0.5 0.5 0 "
+                f"{scan.stamp:.6f} sim {scan.stamp:.6f}"
+            )
+
+    run_bump_and_turn(sim, BaselineConfig(duration=seconds), seed=seed, observe=observe)
+    path.write_text("\n".join(lines) + "\n")
+    return len(lines)
+
+
+def test_rebuild_writes_poses_map_and_report(tmp_path):
+    log = tmp_path / "sim.log"
+    n = write_simulated_log(log)
+    with open(log, "a") as fh:
+        fh.write("ROBOTLASER1 0 -3.14 6.28 0.0174\n")  # a log cut off mid-line
+    out = tmp_path / "out"
+    report_path = tmp_path / "report.json"
+    result = CliRunner().invoke(
+        cli, ["rebuild", str(log), "--out", str(out), "--json", str(report_path)]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_path.read_text())
+    for key in (
+        "log",
+        "scans",
+        "scans_used",
+        "nodes",
+        "loop_closures",
+        "wall_s",
+        "realtime_factor",
+        "peak_rss_mb",
+    ):
+        assert key in report
+    assert report["scans"] == n and report["malformed_lines"] == 1
+    poses = np.loadtxt(out / "poses.txt")
+    assert poses.shape == (n, 4)
+    stamps = [float(line.split()[-1]) for line in log.read_text().splitlines()[:n]]
+    np.testing.assert_allclose(poses[:, 0], stamps, atol=1e-6)  # each scan's own stamp
+    assert (out / "map.yaml").read_text().startswith("image: map.pgm")
+    from maps.formats.ros import load_pgm
+
+    pgm = load_pgm(out / "map.pgm")
+    assert set(np.unique(pgm)) <= {0, 205, 254} and (pgm == 0).sum() > 200
+    assert cv2.imread(str(out / "map.png")) is not None
+
+
+def test_rebuild_of_a_corrupt_log_is_one_line(tmp_path):
+    bad = tmp_path / "cut.clf.bz2"
+    bad.write_bytes(b"BZh91AY&SY" + bytes(range(200)))
+    result = run_main("rebuild", str(bad), "--out", str(tmp_path / "o"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "cut.clf.bz2" in result.stderr
+
+
+def test_eval_scores_a_trajectory_and_writes_json(tmp_path):
+    poses = tmp_path / "poses.txt"
+    poses.write_text("# t x y theta\n1.0 0 0 0\n2.0 1.0 0 0\n3.0 1.0 1.0 1.5707963\n")
+    relations = tmp_path / "r.relations"
+    relations.write_text("1.0 2.0 1.1 0 0 0 0 0\n2.0 3.0 0 1.0 0 0 0 1.5707963\n")
+    report = tmp_path / "m.json"
+    result = CliRunner().invoke(cli, ["eval", str(poses), str(relations), "--json", str(report)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())
+    assert data["used"] == 2 and data["skipped"] == 0
+    assert data["trans_abs_mean_m"] == pytest.approx(0.05, abs=1e-6)
+
+
+def test_eval_with_swapped_files_is_one_line(tmp_path):
+    poses = tmp_path / "poses.txt"
+    poses.write_text("1.0 0 0 0\n")
+    relations = tmp_path / "r.relations"
+    relations.write_text("1.0 2.0 1.1 0 0 0 0 0\n")
+    result = run_main("eval", str(relations), str(poses))
+    assert result.returncode == 1 and "r.relations: line 1" in result.stderr

@@ -1,0 +1,151 @@
+"""Sub-cell scan matching: Gauss-Newton / Levenberg-Marquardt on a smooth map score.
+
+The score of a point is the bilinearly interpolated value of a smoothed hit-probability field
+(Hector SLAM's matcher, Kohlbrecher et al. 2011); the cost adds Cartographer's priors that keep
+the pose near the initial guess (CeresScanMatcher2D: occupied-space, translation and rotation
+weights). Units: metres, radians.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from maps.geometry import Pose
+
+MIN_P = 0.1  # score of unknown or free space (Cartographer's kMinProbability)
+MAX_P = 0.9
+
+
+@dataclass(frozen=True, slots=True)
+class RefineWeights:
+    """Weights of the refinement cost (Cartographer's names and local-SLAM defaults)."""
+
+    occupied: float = 1.0  # on the mean squared (1 - score) of the points
+    translation: float = 10.0  # 1/m, pulls towards the initial translation
+    rotation: float = 40.0  # 1/rad, pulls towards the initial heading
+    iterations: int = 20
+
+
+@dataclass(slots=True)
+class ScoreField:
+    """A smooth score raster in [MIN_P, MAX_P] over a grid's cells (same axes and origin)."""
+
+    values: np.ndarray  # (H, W) float32
+    resolution: float  # m per cell
+    origin: tuple[float, float]  # world xy of the corner of cell (0, 0)
+
+    @classmethod
+    def from_probability(
+        cls, prob: np.ndarray, resolution: float, origin: tuple[float, float], sigma: float = 0.05
+    ) -> ScoreField:
+        """Clamp occupancy probability to [MIN_P, MAX_P] (unknown 0.5 counts as MIN_P, like free
+        space) and blur it with a Gaussian of `sigma` metres to widen the basin of attraction."""
+        values = np.where(prob > 0.5, prob, MIN_P).astype(np.float32)
+        np.clip(values, MIN_P, MAX_P, out=values)
+        if sigma > 0:
+            cells = sigma / resolution
+            values = cv2.GaussianBlur(values, (0, 0), cells, borderType=cv2.BORDER_REPLICATE)
+        return cls(values, resolution, origin)
+
+    def sample(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Score and its x, y gradients (per metre) at (N, 2) world points; MIN_P outside."""
+        h, w = self.values.shape
+        # continuous cell coordinates with cell centres at integers
+        u = (xy[:, 0] - self.origin[0]) / self.resolution - 0.5
+        v = (xy[:, 1] - self.origin[1]) / self.resolution - 0.5
+        j0 = np.floor(u).astype(np.int64)
+        i0 = np.floor(v).astype(np.int64)
+        fu = u - j0
+        fv = v - i0
+        inside = (j0 >= 0) & (i0 >= 0) & (j0 < w - 1) & (i0 < h - 1)
+        j0c = np.where(inside, j0, 0)
+        i0c = np.where(inside, i0, 0)
+        m = self.values
+        v00 = m[i0c, j0c]
+        v01 = m[i0c, j0c + 1]
+        v10 = m[i0c + 1, j0c]
+        v11 = m[i0c + 1, j0c + 1]
+        val = (1 - fv) * ((1 - fu) * v00 + fu * v01) + fv * ((1 - fu) * v10 + fu * v11)
+        gx = ((1 - fv) * (v01 - v00) + fv * (v11 - v10)) / self.resolution
+        gy = ((1 - fu) * (v10 - v00) + fu * (v11 - v01)) / self.resolution
+        val = np.where(inside, val, MIN_P)
+        gx = np.where(inside, gx, 0.0)
+        gy = np.where(inside, gy, 0.0)
+        return val, gx, gy
+
+    def score(self, points: np.ndarray, pose: Pose) -> float:
+        """Mean score of robot-frame (N, 2) points placed at `pose`."""
+        if len(points) == 0:
+            return 0.0
+        return float(self.sample(pose.transform_points(points))[0].mean())
+
+
+def refine(
+    points: np.ndarray,
+    field: ScoreField,
+    initial: Pose,
+    weights: RefineWeights | None = None,
+) -> tuple[Pose, float]:
+    """Levenberg-Marquardt refinement of the pose of robot-frame (N, 2) `points` in `field`.
+
+    Minimises occupied^2 * mean((1 - score)^2) + translation^2 * |t - t0|^2
+    + rotation^2 * (theta - theta0)^2. Returns the refined pose and the mean point score there.
+    """
+    weights = weights or RefineWeights()
+    pts = np.asarray(points, dtype=np.float64)
+    n = len(pts)
+    if n == 0:
+        return initial, 0.0
+    x0 = np.array([initial.x, initial.y, initial.theta])
+    wo2 = weights.occupied**2 / n
+    wt2 = weights.translation**2
+    wr2 = weights.rotation**2
+
+    def evaluate(x: np.ndarray):
+        c, s = math.cos(x[2]), math.sin(x[2])
+        wx = c * pts[:, 0] - s * pts[:, 1] + x[0]
+        wy = s * pts[:, 0] + c * pts[:, 1] + x[1]
+        val, gx, gy = field.sample(np.column_stack((wx, wy)))
+        r = 1.0 - val
+        dth = x[2] - x0[2]
+        cost = wo2 * float(r @ r) + wt2 * ((x[0] - x0[0]) ** 2 + (x[1] - x0[1]) ** 2)
+        cost += wr2 * dth * dth
+        return cost, r, val, gx, gy, c, s
+
+    x = x0.copy()
+    cost, r, val, gx, gy, c, s = evaluate(x)
+    lam = 1e-3
+    for _ in range(weights.iterations):
+        # residual r_i = 1 - M(T p_i): dr/dx = -grad M . dT p/dx
+        dtheta = gx * (-s * pts[:, 0] - c * pts[:, 1]) + gy * (c * pts[:, 0] - s * pts[:, 1])
+        jac = -np.column_stack((gx, gy, dtheta))
+        hess = wo2 * (jac.T @ jac)
+        grad = wo2 * (jac.T @ r)
+        hess[0, 0] += wt2
+        hess[1, 1] += wt2
+        hess[2, 2] += wr2
+        grad += np.array([wt2 * (x[0] - x0[0]), wt2 * (x[1] - x0[1]), wr2 * (x[2] - x0[2])])
+        improved = False
+        for _attempt in range(6):
+            damped = hess + lam * np.diag(np.diag(hess))
+            try:
+                step = -np.linalg.solve(damped, grad)
+            except np.linalg.LinAlgError:
+                lam *= 10
+                continue
+            step[2] = max(-0.2, min(0.2, step[2]))
+            candidate = x + step
+            new = evaluate(candidate)
+            if new[0] < cost:
+                x, (cost, r, val, gx, gy, c, s) = candidate, new
+                lam = max(lam / 10, 1e-7)
+                improved = True
+                break
+            lam *= 10
+        if not improved or np.abs(step[:2]).max() < 1e-5 and abs(step[2]) < 1e-6:
+            break
+    return Pose(x[0], x[1], x[2]), float(val.mean())
