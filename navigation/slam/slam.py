@@ -37,7 +37,7 @@ class SlamConfig:
     """SLAM parameters: one set of defaults for every log and robot (SI units)."""
 
     grid: GridConfig = field(default_factory=GridConfig)
-    max_range: float = 12.0  # m: hits farther away are not used (vacuum lidars reach 6 m)
+    max_range: float = 20.0  # m: hits farther away are not used (vacuum lidars reach 6 m)
     min_points: int = 20  # a scan with fewer usable hits is skipped (and counted)
     voxel: float = 0.05  # m: one matching point per voxel
     node_distance: float = 0.10  # m of motion (or node_angle) that makes a scan a node
@@ -70,7 +70,9 @@ class SlamConfig:
     loop_candidates: int = 3  # nearest finished submaps tried per search
     recent_nodes: int = 60  # submaps holding any of the last n nodes are not loop candidates
     optimize_every: int = 50  # nodes between optimisations (when there are new closures)
-    seq_sigma: tuple[float, float] = (0.02, math.radians(0.5))  # m, rad per front-end edge
+    # m, rad per front-end edge: the chain is stiff next to loop closures, so a closure bends the
+    # trajectory smoothly instead of locally, and a wrong one shows as a large error
+    seq_sigma: tuple[float, float] = (0.003, math.radians(0.05))
     loop_sigma: tuple[float, float] = (0.05, math.radians(1.0))  # m, rad per loop closure
     match_grid_cache: int = 12  # correlative stacks kept in memory
 
