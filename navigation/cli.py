@@ -207,16 +207,28 @@ def run(
     }
 
     out = _results_dir(out_dir)
-    scale = 3
-    img = render.draw_plan(plan.walls, plan.outside, plan.invisible, cleaned & floor, scale)
-    args = (plan.walls.shape, plan.resolution, plan.origin, scale)
-    render.draw_path(img, trajectory[:, :2], *args)
-    visible = np.array([(b.x, b.y) for b in bumps if not b.invisible]).reshape(-1, 2)
-    hidden = np.array([(b.x, b.y) for b in bumps if b.invisible]).reshape(-1, 2)
-    render.draw_markers(img, visible, *args, render.BUMP)
-    render.draw_markers(img, hidden, *args, render.BUMP_INVISIBLE)
-    render.draw_markers(img, trajectory[:1, :2], *args, render.START, render.STAR_MARKER, 13)
-    render.save_png(out / "path.png", img)
+    picture = render.draw_plan(
+        plan.walls, plan.outside, plan.resolution, plan.origin, plan.invisible, cleaned & floor
+    )
+    picture.path(trajectory[:, :2])
+    picture.markers(np.array([(b.x, b.y) for b in bumps if not b.invisible]), render.BUMP)
+    picture.markers(np.array([(b.x, b.y) for b in bumps if b.invisible]), render.BUMP_INVISIBLE)
+    picture.markers(trajectory[:1, :2], render.START, render.STAR_MARKER, 13)
+    picture.caption(
+        [
+            (
+                f"bump-and-turn, {sim.time:.0f} s: coverage {coverage * 100:.1f} %, "
+                f"{len(bumps)} bumps",
+                render.WALL,
+            ),
+            (
+                "blue: path and cleaned floor   x red: bump   x orange: bump on a lidar-invisible "
+                "obstacle (orange cells)",
+                render.PATH,
+            ),
+        ]
+    )
+    picture.save(out / "path.png")
     report["picture"] = str(out / "path.png")
     _write_json(str(out / "report.json"), report)
     _write_json(json_path, report)
@@ -351,9 +363,9 @@ def rebuild(logfile: str, out_dir: str | None, json_path: str | None) -> None:
         np.savetxt(fh, np.column_stack((stamps, poses)), fmt=["%.6f", "%.6f", "%.6f", "%.6f"])
     grid = slam.map()
     ros.save(grid, out / "map")
-    img = render.draw_grid(grid, scale=2)
-    render.draw_path(img, poses[:, :2], grid.shape, grid.resolution, grid.origin, 2)
-    render.save_png(out / "map.png", img)
+    picture = render.draw_grid(grid, scale=2)
+    picture.path(poses[:, :2])
+    picture.save(out / "map.png")
 
     stats, summary = slam.stats, reader.summary
     report = {
