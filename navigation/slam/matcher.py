@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from maps.geometry import Pose
+from maps.geometry import Pose, wrap_angle
 
 MIN_P = 0.1  # score of unknown or free space (Cartographer's kMinProbability)
 MAX_P = 0.9
@@ -89,18 +89,23 @@ def refine(
     field: ScoreField,
     initial: Pose,
     weights: RefineWeights | None = None,
+    prior: Pose | None = None,
 ) -> tuple[Pose, float]:
     """Levenberg-Marquardt refinement of the pose of robot-frame (N, 2) `points` in `field`.
 
-    Minimises occupied^2 * mean((1 - score)^2) + translation^2 * |t - t0|^2
-    + rotation^2 * (theta - theta0)^2. Returns the refined pose and the mean point score there.
+    Starts at `initial` and minimises occupied^2 * mean((1 - score)^2)
+    + translation^2 * |t - t0|^2 + rotation^2 * (theta - theta0)^2, where (t0, theta0) is
+    `prior` (default: `initial`). Where the map leaves a direction open (a long corridor) the
+    prior decides it. Returns the refined pose and the mean point score there.
     """
     weights = weights or RefineWeights()
     pts = np.asarray(points, dtype=np.float64)
     n = len(pts)
     if n == 0:
         return initial, 0.0
-    x0 = np.array([initial.x, initial.y, initial.theta])
+    anchor = prior or initial
+    x0 = np.array([anchor.x, anchor.y, initial.theta + wrap_angle(anchor.theta - initial.theta)])
+    start = np.array([initial.x, initial.y, initial.theta])
     wo2 = weights.occupied**2 / n
     wt2 = weights.translation**2
     wr2 = weights.rotation**2
@@ -116,7 +121,7 @@ def refine(
         cost += wr2 * dth * dth
         return cost, r, val, gx, gy, c, s
 
-    x = x0.copy()
+    x = start
     cost, r, val, gx, gy, c, s = evaluate(x)
     lam = 1e-3
     for _ in range(weights.iterations):

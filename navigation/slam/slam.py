@@ -49,10 +49,15 @@ class SlamConfig:
     lost_window: SearchWindow = field(  # after an odometry jump: search wider
         default_factory=lambda: SearchWindow(linear=0.5, angular=math.radians(30.0))
     )
+    local_retry_score: float = 0.35  # a front-end match scoring less is retried in lost_window
     odometry_jump: float = 0.5  # m (or 45 deg) between two scans: the odometry is not trusted
-    local_weights: RefineWeights = field(
+    local_weights: RefineWeights = field(  # pulls towards the odometry prediction
+        default_factory=lambda: RefineWeights(occupied=1.0, translation=1.0, rotation=1.0)
+    )
+    match_weights: RefineWeights = field(  # pulls towards the correlative match
         default_factory=lambda: RefineWeights(occupied=1.0, translation=0.1, rotation=0.1)
     )
+    local_margin: float = 0.02  # score by which the correlative match must beat the odometry
     loop_weights: RefineWeights = field(
         default_factory=lambda: RefineWeights(occupied=20.0, translation=10.0, rotation=1.0)
     )
@@ -73,6 +78,7 @@ class SlamConfig:
     # m, rad per front-end edge: the chain is stiff next to loop closures, so a closure bends the
     # trajectory smoothly instead of locally, and a wrong one shows as a large error
     seq_sigma: tuple[float, float] = (0.003, math.radians(0.05))
+    seq_robust: bool = True
     loop_sigma: tuple[float, float] = (0.05, math.radians(1.0))  # m, rad per loop closure
     match_grid_cache: int = 12  # correlative stacks kept in memory
 
@@ -84,6 +90,8 @@ class SlamStats:
     scans: int = 0
     scans_used: int = 0  # matched and made nodes
     skipped_few_points: int = 0
+    wide_matches: int = 0  # front-end matches that needed the wide window
+    far_matches: int = 0  # front-end matches that overruled the odometry
     odometry_jumps: int = 0
     nodes: int = 0
     submaps: int = 0
@@ -198,9 +206,24 @@ class Slam:
             return predicted
         target = self._active[0]
         window = cfg.lost_window if jump else cfg.local_window
-        coarse = match_window(points, target.match_grid(depth=1), predicted, window)
-        refined, _ = refine(points, target.score_field(), coarse.pose, cfg.local_weights)
-        return refined
+        grid = target.match_grid(depth=1)
+        coarse = match_window(points, grid, predicted, window)
+        if coarse.score < cfg.local_retry_score and not jump:
+            # a poor match: the odometry may have slipped further than the window; look wider
+            wide = match_window(points, grid, predicted, cfg.lost_window)
+            if wide.score > coarse.score + 0.05:
+                self.stats.wide_matches += 1
+                coarse = wide
+        field = target.score_field()
+        # two candidates: near the odometry (decides open directions such as a long corridor)
+        # and at the correlative match (wins when the wheels slipped further than the prior
+        # allows, if it fits clearly better)
+        near, near_score = refine(points, field, predicted, cfg.local_weights, predicted)
+        best, best_score = refine(points, field, coarse.pose, cfg.match_weights)
+        if best_score > near_score + cfg.local_margin:
+            self.stats.far_matches += 1
+            return best
+        return near
 
     def _add_node(self, local: Pose, points: np.ndarray, scan: Scan) -> int:
         cfg = self.config
@@ -208,8 +231,14 @@ class Slam:
             prev = len(self.nodes) - 1
             global_prev = Pose.from_array(self.graph.poses[prev])
             node = self.graph.add_node(global_prev.compose(self.nodes[prev].local.between(local)))
+            # robust: one front-end failure must not hold a loop closure off (the chain breaks
+            # there instead of bending everywhere)
             self.graph.add_edge(
-                prev, node, self.nodes[prev].local.between(local), _info(cfg.seq_sigma)
+                prev,
+                node,
+                self.nodes[prev].local.between(local),
+                _info(cfg.seq_sigma),
+                robust=cfg.seq_robust,
             )
         else:
             node = self.graph.add_node(local)
