@@ -29,20 +29,38 @@ def ensure_venv(extras: str) -> None:
     """Create the venv and install the project editable (with `extras`) unless up to date."""
     if sys.version_info < (3, 11):  # noqa: UP036 (tasks.py runs before anything checks it)
         sys.exit(f"vacnav needs Python 3.11+, this is {sys.version.split()[0]}")
+    python = "py" + ".".join(str(v) for v in sys.version_info[:2])
     project = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
-    wanted = f"{project}:{extras}"
     stamp = VENV / ".vacnav-installed"
-    installed = stamp.read_text().split() if stamp.exists() else []
-    if wanted in installed or (extras == "" and f"{project}:dev" in installed):
+    # stamp entries look like "py3.11:<pyproject hash>:<extras>"; others are stale
+    installed = stamp.read_text().split() if stamp.exists() and PY.exists() else []
+    installed = [e for e in installed if e.startswith(f"{python}:{project}:")]
+    if f"{python}:{project}:{extras}" in installed or (
+        extras == "" and f"{python}:{project}:dev" in installed
+    ):
         return  # the dev install includes everything `run` needs
-    if not PY.exists():
+    if PY.exists() and venv_python() != python[2:]:
+        print(f"re-creating {VENV} for Python {python[2:]}", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+        installed = []
+    elif not PY.exists():
         print(f"creating virtualenv {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     target = f".[{extras}]" if extras else "."
     print(f"installing vacnav{('[' + extras + ']') if extras else ''} into {VENV}", flush=True)
     call([str(PY), "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
     call([str(PY), "-m", "pip", "install", "--quiet", "-e", target])
-    stamp.write_text(" ".join([*installed, wanted]))
+    stamp.write_text(" ".join([*installed, f"{python}:{project}:{extras}"]))
+
+
+def venv_python() -> str:
+    """The venv's Python as "3.11", from its pyvenv.cfg ("" when unknown)."""
+    cfg = VENV / "pyvenv.cfg"
+    for line in cfg.read_text().splitlines() if cfg.exists() else []:
+        key, _, value = line.partition("=")
+        if key.strip() in ("version", "version_info"):
+            return ".".join(value.strip().split(".")[:2])
+    return ""
 
 
 def call(cmd: list[str], env: dict[str, str] | None = None) -> None:

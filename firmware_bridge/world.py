@@ -197,9 +197,9 @@ def robot_room(free: np.ndarray, resolution: float, radius: float) -> np.ndarray
     Clearance is the distance from the cell centre to the nearest non-free cell's edge (the
     centre-to-centre distance less half a cell) minus `radius`; <= 0 where the body does not fit.
     """
-    dist = cv2.distanceTransform(
-        np.ascontiguousarray(free, dtype=np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE
-    )
+    # beyond the raster is not floor: pad with a ring of non-free cells
+    padded = np.pad(np.ascontiguousarray(free, dtype=np.uint8), 1, constant_values=0)
+    dist = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
     return (dist - 0.5) * resolution - radius
 
 

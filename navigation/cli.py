@@ -6,6 +6,7 @@ Heavy imports (numpy, numba kernels, cv2, miio) happen inside the commands so `-
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 import click
@@ -26,7 +27,7 @@ def cli(ctx: click.Context, verbose: int) -> None:
 
 def main() -> None:
     """Console entry point: our errors become one line on stderr and exit status 1."""
-    verbose = any(a in ("-v", "-vv", "-vvv", "--verbose") for a in sys.argv[1:3])
+    verbose = any(re.fullmatch(r"-v+|--verbose", a) for a in sys.argv[1:3])
     try:
         status = cli.main(standalone_mode=False)
     except click.exceptions.Abort:
@@ -166,6 +167,7 @@ def run(
     else:
         plan = World.from_png(world, invisible=invisible)
     sim = SimulatedRobot(plan, seed=seed)
+    out = _results_dir(out_dir)  # before the work: an unwritable folder fails at once
     config = BaselineConfig(duration=duration)
     trail = [sim.true_pose.as_array()]
 
@@ -206,7 +208,6 @@ def run(
         "wall_s": round(time.perf_counter() - wall_start, 2),
     }
 
-    out = _results_dir(out_dir)
     picture = render.draw_plan(
         plan.walls, plan.outside, plan.resolution, plan.origin, plan.invisible, cleaned & floor
     )
@@ -346,6 +347,7 @@ def rebuild(logfile: str, out_dir: str | None, json_path: str | None) -> None:
 
     started = time.perf_counter()
     total = summarize(logfile).scans  # a first pass: counts for the bar, and bad files fail early
+    out = _results_dir(out_dir, "rebuild")
     reader = read_log(logfile)
     slam = Slam()
     with click.progressbar(length=total, label="rebuild", file=sys.stderr) as bar:
@@ -357,7 +359,6 @@ def rebuild(logfile: str, out_dir: str | None, json_path: str | None) -> None:
     stamps, poses = slam.trajectory()
     wall = time.perf_counter() - started
 
-    out = _results_dir(out_dir, "rebuild")
     with open(out / "poses.txt", "w") as fh:
         fh.write("# timestamp x y theta (s, m, m, rad; map frame; one line per scan, log order)\n")
         np.savetxt(fh, np.column_stack((stamps, poses)), fmt=["%.6f", "%.6f", "%.6f", "%.6f"])
@@ -375,7 +376,9 @@ def rebuild(logfile: str, out_dir: str | None, json_path: str | None) -> None:
         "nodes": stats.nodes,
         "loop_closures": stats.loop_closures,
         "wall_s": round(wall, 2),
-        "realtime_factor": round(summary.duration_s / wall, 2) if wall > 0 else None,
+        "realtime_factor": (
+            round(summary.duration_s / wall, 2) if wall > 0 and summary.duration_s > 0 else None
+        ),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "loops_rejected": stats.loops_rejected,
         "submaps": stats.submaps,

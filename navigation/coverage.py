@@ -80,6 +80,7 @@ def swept_area(
     pts = np.round(np.column_stack((cols, rows))).astype(np.int32)
     # the centre line, then every cell whose centre lies within half the width of it
     cv2.polylines(canvas, [pts.reshape(-1, 1, 2)], False, 1, 1, cv2.LINE_8, shift)
+    cv2.circle(canvas, (int(pts[0, 0]), int(pts[0, 1])), 0, 1, -1, cv2.LINE_8, shift)
     dist = cv2.distanceTransform(1 - canvas, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     return dist <= width / 2 / resolution
 

@@ -255,3 +255,10 @@ def test_eval_with_swapped_files_is_one_line(tmp_path):
     relations.write_text("1.0 2.0 1.1 0 0 0 0 0\n")
     result = run_main("eval", str(relations), str(poses))
     assert result.returncode == 1 and "r.relations: line 1" in result.stderr
+
+
+def test_run_on_a_plan_without_walls_is_one_line(tmp_path):
+    plan = tmp_path / "white.png"
+    cv2.imwrite(str(plan), np.full((60, 60), 255, np.uint8))
+    result = run_main("run", "--world", str(plan), "--duration", "5", "--out", str(tmp_path / "o"))
+    assert result.returncode in (0, 1) and "Traceback" not in result.stderr

@@ -58,3 +58,8 @@ def test_a_lawnmower_path_covers_the_reachable_floor():
 
 def test_coverage_ratio_of_empty_floor_is_zero():
     assert coverage_ratio(np.ones((3, 3), bool), np.zeros((3, 3), bool)) == 0.0
+
+
+def test_a_robot_that_never_moves_still_cleans_under_its_brush():
+    swept = swept_area(np.array([[1.0, 1.0, 0.0]]), (40, 40), RES, (0.0, 0.0), 0.25)
+    assert swept.sum() * RES**2 == pytest.approx(math.pi * 0.125**2, rel=0.25)

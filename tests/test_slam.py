@@ -107,3 +107,23 @@ def test_an_odometry_jump_is_counted_and_does_not_teleport_the_robot():
     assert slam.stats.odometry_jumps == 1
     steps = [a.distance_to(b) for a, b in zip(poses[:-1], poses[1:], strict=True)]
     assert max(steps) < 0.5
+
+
+def test_an_odometry_jump_on_a_skipped_scan_is_not_carried_forward():
+    sim = SimulatedRobot(World.default(), seed=1)
+    slam = Slam()
+    poses, truth = [], []
+    for k in range(60):
+        sim.drive(0.2, 0.1, 0.2)
+        odom = sim.odometry().pose
+        if k >= 30:
+            odom = Pose(odom.x + 2.0, odom.y, odom.theta)
+        for scan in sim.scans():
+            if k == 30:  # the scan at the jump has no usable beam
+                scan = Scan(np.full(len(scan), np.inf, np.float32), scan.angles, scan.stamp)
+            poses.append(slam.add(scan, odom))
+            truth.append(sim.true_pose)
+    assert slam.stats.odometry_jumps == 1 and slam.stats.skipped_few_points >= 1
+    start_gap = truth[0].between(truth[-1])
+    est_gap = poses[0].between(poses[-1])
+    assert math.hypot(start_gap.x - est_gap.x, start_gap.y - est_gap.y) < 0.3

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from maps.errors import CorruptMap
 from maps.grid import OccupancyGrid
 
 OCCUPIED_THRESH = 0.65
@@ -49,20 +50,26 @@ def load_pgm(path: str | Path) -> np.ndarray:
     """Read a binary (P5) 8-bit PGM as an (H, W) uint8 array, row 0 at the top."""
     data = Path(path).read_bytes()
     fields: list[bytes] = []
-    pos = 0
-    while len(fields) < 4:
-        while data[pos : pos + 1].isspace():
+    pos, size = 0, len(data)
+    while len(fields) < 4 and pos < size:
+        while pos < size and data[pos : pos + 1].isspace():
             pos += 1
         if data[pos : pos + 1] == b"#":
-            pos = data.index(b"\n", pos) + 1
+            newline = data.find(b"\n", pos)
+            pos = size if newline < 0 else newline + 1
             continue
         end = pos
-        while not data[end : end + 1].isspace():
+        while end < size and not data[end : end + 1].isspace():
             end += 1
-        fields.append(data[pos:end])
+        if end > pos:
+            fields.append(data[pos:end])
         pos = end
-    if fields[0] != b"P5" or int(fields[3]) > 255:
-        raise ValueError(f"{path}: not an 8-bit binary PGM")
-    w, h = int(fields[1]), int(fields[2])
+    if len(fields) < 4 or fields[0] != b"P5" or not all(f.isdigit() for f in fields[1:]):
+        raise CorruptMap(f"{path}: not a binary PGM (header {b' '.join(fields)[:40]!r})")
+    w, h, maxval = (int(f) for f in fields[1:])
+    if maxval > 255 or w == 0 or h == 0:
+        raise CorruptMap(f"{path}: only 8-bit PGM images are read, got {w}x{h} max {maxval}")
+    if size - (pos + 1) < w * h:
+        raise CorruptMap(f"{path}: truncated: {size - pos - 1} of {w * h} pixel bytes")
     pixels = np.frombuffer(data, np.uint8, count=w * h, offset=pos + 1)
     return pixels.reshape(h, w)

@@ -119,6 +119,12 @@ class PoseGraph:
         """Number of nodes added."""
         return self._n
 
+    def pose(self, i: int) -> np.ndarray:
+        """(3,) float64 current estimate of node i (a copy)."""
+        if not 0 <= i < self._n:
+            raise IndexError(f"node {i} does not exist ({self._n} nodes)")
+        return self._poses[i].copy()
+
     @property
     def poses(self) -> np.ndarray:
         """(N, 3) float64 copy of the current estimate: x [m], y [m], theta [rad]."""

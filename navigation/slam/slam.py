@@ -176,9 +176,11 @@ class Slam:
         points = self._matching_points(scan)
         if len(points) < cfg.min_points:
             self.stats.skipped_few_points += 1
+            # the prediction becomes the reference, so an odometry jump at this scan is
+            # absorbed here and not carried into the next prediction
+            self._last_local, self._last_odom = predicted, odometry
             if self.nodes:
                 return self._place(len(self.nodes) - 1, self.nodes[-1].local.between(predicted))
-            self._last_local, self._last_odom = predicted, odometry
             return self._place(-1, predicted)
 
         local = self._match_local(points, predicted, jump)
@@ -229,7 +231,7 @@ class Slam:
         cfg = self.config
         if self.nodes:
             prev = len(self.nodes) - 1
-            global_prev = Pose.from_array(self.graph.poses[prev])
+            global_prev = Pose.from_array(self.graph.pose(prev))
             node = self.graph.add_node(global_prev.compose(self.nodes[prev].local.between(local)))
             # robust: one front-end failure must not hold a loop closure off (the chain breaks
             # there instead of bending everywhere)
@@ -277,12 +279,13 @@ class Slam:
     def _search_loops(self, node: int) -> None:
         cfg = self.config
         started = time.perf_counter()
-        here = self.graph.poses[node]
+        poses = self.graph.poses
+        here = poses[node]
         candidates = []
         for sub in self.submaps:
             if not sub.finished or sub.nodes[-1] >= node - cfg.recent_nodes:
                 continue
-            anchor = Pose.from_array(self.graph.poses[sub.anchor])
+            anchor = Pose.from_array(poses[sub.anchor])
             centre = anchor.transform_points(
                 sub.anchor_local.inverse().transform_points(sub.centre[None, :])
             )[0]
@@ -293,7 +296,7 @@ class Slam:
         points = self.nodes[node].points.astype(np.float64)
         g_node = Pose.from_array(here)
         for _, sub in candidates[: cfg.loop_candidates]:
-            g_anchor = Pose.from_array(self.graph.poses[sub.anchor])
+            g_anchor = Pose.from_array(poses[sub.anchor])
             estimate = sub.anchor_local.compose(g_anchor.between(g_node))
             grid = self._match_grid(sub)
             found = match_branch_and_bound(
@@ -414,7 +417,7 @@ class Slam:
         self._rel.append(rel.as_array())
         if node < 0:
             return rel
-        return Pose.from_array(self.graph.poses[node]).compose(rel)
+        return Pose.from_array(self.graph.pose(node)).compose(rel)
 
     def trajectory(self) -> tuple[np.ndarray, np.ndarray]:
         """Stamps (N,) and map-frame poses (N, 3) of every scan added, in the order added."""
