@@ -33,6 +33,7 @@ class Submap:
     finished: bool = False
     centre: np.ndarray | None = None  # (2,) local xy of the middle of the known area, once finished
     _field: ScoreField | None = None
+    _prob: np.ndarray | None = None
     _match_grids: dict[int, MatchGrid] = field(default_factory=dict)  # by depth
 
     @classmethod
@@ -45,6 +46,7 @@ class Submap:
         self.grid.integrate(local, scan)
         self.nodes.append(node)
         self._field = None
+        self._prob = None
         self._match_grids.clear()
 
     def finish(self) -> None:
@@ -64,7 +66,7 @@ class Submap:
         """The smooth score raster used by the sub-cell matcher (cached until the next insert)."""
         if self._field is None:
             self._field = ScoreField.from_probability(
-                self.grid.probability(), self.grid.resolution, self.grid.origin
+                self._probability(), self.grid.resolution, self.grid.origin
             )
         return self._field
 
@@ -75,14 +77,21 @@ class Submap:
 
         if depth not in self._match_grids:
             self._match_grids[depth] = MatchGrid.from_probability(
-                self.grid.probability(), self.grid.resolution, self.grid.origin, depth
+                self._probability(), self.grid.resolution, self.grid.origin, depth
             )
         return self._match_grids[depth]
+
+    def _probability(self) -> np.ndarray:
+        """The grid's probability view, computed once per insert for both matchers."""
+        if self._prob is None:
+            self._prob = self.grid.probability()
+        return self._prob
 
     def drop_match_grids(self) -> None:
         """Free the matching structures (they are rebuilt on demand)."""
         self._match_grids.clear()
         self._field = None
+        self._prob = None
 
     @property
     def nbytes(self) -> int:
