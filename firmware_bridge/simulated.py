@@ -491,8 +491,15 @@ class SimulatedRobot:
         sigma = cfg.range_noise + cfg.range_noise_frac * np.where(np.isfinite(r), r, 0.0)
         r = np.maximum(r + rng.standard_normal(r.size) * sigma, 0.0)
         r[rng.random(r.size) < cfg.dropout] = np.inf
+        duration = float(self._beam_offsets[-1])  # the last beam's delay after the first
         return Scan(
-            r.astype(np.float32), self._angles32, t0, cfg.range_min, cfg.range_max, self._sensor
+            r.astype(np.float32),
+            self._angles32,
+            t0,
+            cfg.range_min,
+            cfg.range_max,
+            self._sensor,
+            duration,
         )
 
 

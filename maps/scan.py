@@ -31,6 +31,8 @@ class Scan:
     range_min: float = 0.0  # metres
     range_max: float = np.inf  # metres; readings at or beyond it are no-return
     sensor: Pose = field(default_factory=Pose)
+    duration: float = 0.0  # s from the first beam to the last (beams evenly spread in array
+    # order); 0 for a scanner that is fast next to the robot's motion
 
     def __post_init__(self) -> None:
         ranges = np.asarray(self.ranges, dtype=np.float32)
@@ -51,6 +53,8 @@ class Scan:
             )
         if not np.isfinite(angles).all():
             raise ValueError(f"scan at t={self.stamp}: non-finite beam angles")
+        if not (np.isfinite(self.duration) and self.duration >= 0):
+            raise ValueError(f"scan duration must be >= 0 s, got {self.duration}")
         if not (0.0 <= self.range_min < self.range_max):
             raise ValueError(
                 f"need 0 <= range_min < range_max, got {self.range_min}, {self.range_max}"
@@ -84,6 +88,48 @@ class Scan:
     def endpoints(self, pose: Pose) -> np.ndarray:
         """(M, 2) float64 world xy of the hits, for the robot at `pose`."""
         return pose.transform_points(self.points())
+
+    def deskewed(self, v: float, w: float) -> Scan:
+        """This scan as if every beam had been taken at `stamp`, for a robot moving at forward
+        speed `v` (m/s) and turn rate `w` (rad/s) during the revolution.
+
+        A spinning lidar on a moving robot measures each beam from a different pose; each hit is
+        moved into the robot frame at `stamp` (constant velocity over the revolution) and
+        expressed again as a range and bearing from the sensor there. No-return beams keep their
+        range and turn with the robot. Returns self when there is nothing to correct.
+        """
+        n = len(self)
+        if self.duration <= 0 or n < 2 or (v == 0 and w == 0):
+            return self
+        t = np.linspace(0.0, self.duration, n)
+        th = w * t
+        # robot displacement at each beam time (arc of a constant-velocity unicycle)
+        small = np.abs(w) < 1e-9
+        safe_w = np.where(small, 1.0, w)
+        dx = np.where(small, v * t, v * np.sin(th) / safe_w)
+        dy = np.where(small, 0.0, v * (1.0 - np.cos(th)) / safe_w)
+        s = self.sensor
+        a = self.angles.astype(np.float64) + s.theta + th  # beam direction, frame at stamp
+        ox = dx + np.cos(th) * s.x - np.sin(th) * s.y  # sensor position at the beam time
+        oy = dy + np.sin(th) * s.x + np.cos(th) * s.y
+        hit = np.isfinite(self.ranges)
+        r = np.where(hit, self.ranges, 0.0).astype(np.float64)
+        px = ox + r * np.cos(a)
+        py = oy + r * np.sin(a)
+        # back to range and bearing from the sensor pose at stamp
+        qx = np.cos(s.theta) * (px - s.x) + np.sin(s.theta) * (py - s.y)
+        qy = -np.sin(s.theta) * (px - s.x) + np.cos(s.theta) * (py - s.y)
+        ranges = np.where(hit, np.hypot(qx, qy), np.inf)
+        angles = np.where(hit, np.arctan2(qy, qx), self.angles + th)
+        return Scan(
+            ranges.astype(np.float32),
+            angles.astype(np.float32),
+            self.stamp,
+            self.range_min,
+            self.range_max,
+            self.sensor,
+            0.0,
+        )
 
     def origin(self, pose: Pose) -> Pose:
         """World pose of the sensor for the robot at `pose`."""

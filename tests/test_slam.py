@@ -4,11 +4,11 @@ import math
 
 import numpy as np
 import pytest
+from simfeed import drive_and_map
 
 from firmware_bridge.simulated import SimulatedRobot
 from firmware_bridge.world import World
 from maps import Pose, Scan
-from navigation.baseline import BaselineConfig, run_bump_and_turn
 from navigation.slam.matcher import RefineWeights, ScoreField, refine
 from navigation.slam.slam import Slam
 
@@ -26,21 +26,12 @@ def align_rigid(est: np.ndarray, ref: np.ndarray) -> np.ndarray:
 def simulated_run():
     sim = SimulatedRobot(World.default(), seed=4)
     slam = Slam()
-    truth, estimate = [], []
-
-    def observe() -> None:
-        for scan in sim.scans():
-            pose = slam.add(scan, sim.odometry().pose)
-            truth.append(sim.true_pose.as_array())
-            estimate.append(pose.as_array())
-
-    run_bump_and_turn(sim, BaselineConfig(duration=240.0), seed=4, observe=observe)
-    slam.finish()
-    return slam, np.array(truth), np.array(estimate), sim
+    truth, _ = drive_and_map(sim, slam, 240.0, seed=4)
+    return slam, truth, sim
 
 
 def test_slam_trajectory_follows_the_truth(simulated_run):
-    slam, truth, estimate, sim = simulated_run
+    slam, truth, sim = simulated_run
     _, poses = slam.trajectory()
     assert len(poses) == len(truth) == slam.stats.scans > 1000
     aligned = align_rigid(poses[:, :2], truth[:, :2])
@@ -51,7 +42,7 @@ def test_slam_trajectory_follows_the_truth(simulated_run):
 
 
 def test_slam_map_shows_the_walls(simulated_run):
-    slam, truth, _, sim = simulated_run
+    slam, truth, sim = simulated_run
     grid = slam.map()
     prob = grid.probability()
     assert (prob > 0.65).sum() > 500 and (prob < 0.2).sum() > 5000

@@ -92,6 +92,7 @@ class SlamStats:
     skipped_few_points: int = 0
     wide_matches: int = 0  # front-end matches that needed the wide window
     far_matches: int = 0  # front-end matches that overruled the odometry
+    deskewed: int = 0  # scans corrected for the motion during their revolution
     odometry_jumps: int = 0
     nodes: int = 0
     submaps: int = 0
@@ -136,6 +137,7 @@ class Slam:
         self._last_local: Pose | None = None  # local pose of the last matched scan
         self._last_odom: Pose | None = None  # odometry of the last matched scan
         self._prev_odom: Pose | None = None  # odometry of the previous scan (jump check)
+        self._prev_stamp = 0.0
         self._grids: OrderedDict[int, None] = OrderedDict()
         self._new_loops = 0
         self._since_optimize = 0
@@ -154,7 +156,14 @@ class Slam:
             if math.hypot(step.x, step.y) > cfg.odometry_jump or abs(step.theta) > math.pi / 4:
                 jump = True
                 self.stats.odometry_jumps += 1
+        if scan.duration > 0 and self._prev_odom is not None and not jump:
+            # motion during the revolution, from the odometry between the last two scans
+            dt = scan.stamp - self._prev_stamp
+            if 0 < dt <= 1.0:
+                scan = scan.deskewed(step.x / dt, step.theta / dt)
+                self.stats.deskewed += 1
         self._prev_odom = odometry
+        self._prev_stamp = scan.stamp
 
         if self._last_local is None:
             predicted = Pose()
