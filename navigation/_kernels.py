@@ -282,3 +282,107 @@ def branch_and_bound(levels, width, flat, bounds, min_sum):
             st_b[top] = ch_b[i]
             top += 1
     return best_a, best_y, best_x, best_sum if best_a >= 0 else np.int64(0), n_scored
+
+
+@njit(cache=True, nogil=True)
+def _refine_terms(values, frame, points, x, prior, w2, hess, grad):
+    """Cost of pose `x` (3,) for the sub-cell matcher; fills the normal equations `hess` (3, 3)
+    and `grad` (3,) in place. `frame` = (resolution, origin x, origin y, floor score);
+    `w2` = squared weights (occupied, translation, rotation). Returns (cost, mean score)."""
+    res, ox, oy, floor = frame[0], frame[1], frame[2], frame[3]
+    h, w = values.shape
+    c, s = np.cos(x[2]), np.sin(x[2])
+    n = points.shape[0]
+    wo2 = w2[0] / n
+    hess[:, :] = 0.0
+    grad[:] = 0.0
+    sq = 0.0
+    total = 0.0
+    for k in range(n):
+        px = points[k, 0]
+        py = points[k, 1]
+        u = (c * px - s * py + x[0] - ox) / res - 0.5
+        v = (s * px + c * py + x[1] - oy) / res - 0.5
+        j0 = int(np.floor(u))
+        i0 = int(np.floor(v))
+        val = floor
+        gx = 0.0
+        gy = 0.0
+        if 0 <= j0 < w - 1 and 0 <= i0 < h - 1:
+            fu = u - j0
+            fv = v - i0
+            v00 = values[i0, j0]
+            v01 = values[i0, j0 + 1]
+            v10 = values[i0 + 1, j0]
+            v11 = values[i0 + 1, j0 + 1]
+            val = (1 - fv) * ((1 - fu) * v00 + fu * v01) + fv * ((1 - fu) * v10 + fu * v11)
+            gx = ((1 - fv) * (v01 - v00) + fv * (v11 - v10)) / res
+            gy = ((1 - fu) * (v10 - v00) + fu * (v11 - v01)) / res
+        r = 1.0 - val
+        # residual r = 1 - M(T p): its gradient is -grad M . dTp/dx
+        j0_ = -gx
+        j1_ = -gy
+        j2_ = -(gx * (-s * px - c * py) + gy * (c * px - s * py))
+        jac = (j0_, j1_, j2_)
+        for a in range(3):
+            grad[a] += wo2 * jac[a] * r
+            for b in range(3):
+                hess[a, b] += wo2 * jac[a] * jac[b]
+        sq += r * r
+        total += val
+    d0 = x[0] - prior[0]
+    d1 = x[1] - prior[1]
+    d2 = x[2] - prior[2]
+    hess[0, 0] += w2[1]
+    hess[1, 1] += w2[1]
+    hess[2, 2] += w2[2]
+    grad[0] += w2[1] * d0
+    grad[1] += w2[1] * d1
+    grad[2] += w2[2] * d2
+    cost = wo2 * sq + w2[1] * (d0 * d0 + d1 * d1) + w2[2] * d2 * d2
+    return cost, total / n
+
+
+@njit(cache=True, nogil=True)
+def refine_pose(values, frame, points, start, prior, w2, iterations):
+    """Levenberg-Marquardt on the smooth score raster `values` (see _refine_terms) from pose
+    `start` (3,) with a prior at `prior` (3,). Returns (4,): x, y, theta, mean point score."""
+    x = start.copy()
+    hess = np.zeros((3, 3))
+    grad = np.zeros(3)
+    trial_hess = np.zeros((3, 3))
+    trial_grad = np.zeros(3)
+    cost, mean = _refine_terms(values, frame, points, x, prior, w2, hess, grad)
+    lam = 1e-3
+    for _ in range(iterations):
+        improved = False
+        step = np.zeros(3)
+        for _attempt in range(6):
+            damped = hess.copy()
+            for d in range(3):
+                damped[d, d] += lam * hess[d, d]
+            if not abs(np.linalg.det(damped)) > 1e-300:
+                lam *= 10
+                continue
+            step = -np.linalg.solve(damped, grad)
+            step[2] = min(max(step[2], -0.2), 0.2)
+            candidate = x + step
+            new_cost, new_mean = _refine_terms(
+                values, frame, points, candidate, prior, w2, trial_hess, trial_grad
+            )
+            if new_cost < cost:
+                x = candidate
+                cost = new_cost
+                mean = new_mean
+                hess[:, :] = trial_hess
+                grad[:] = trial_grad
+                lam = max(lam / 10, 1e-7)
+                improved = True
+                break
+            lam *= 10
+        if not improved or (max(abs(step[0]), abs(step[1])) < 1e-5 and abs(step[2]) < 1e-6):
+            break
+    out = np.empty(4)
+    out[:3] = x
+    out[3] = mean
+    return out

@@ -145,3 +145,60 @@ def branch_and_bound(levels, width, flat, bounds, min_sum):
     if best is None:
         return -1, 0, 0, 0
     return best[2], best[3], best[4], best[0]
+
+
+def _refine_terms(values, frame, points, x, prior, w2):
+    """Twin of navigation._kernels._refine_terms, vectorised: (cost, mean, hess, grad)."""
+    res, ox, oy, floor = frame
+    h, w = values.shape
+    c, s = np.cos(x[2]), np.sin(x[2])
+    px, py = points[:, 0], points[:, 1]
+    u = (c * px - s * py + x[0] - ox) / res - 0.5
+    v = (s * px + c * py + x[1] - oy) / res - 0.5
+    j0, i0 = np.floor(u).astype(int), np.floor(v).astype(int)
+    inside = (j0 >= 0) & (j0 < w - 1) & (i0 >= 0) & (i0 < h - 1)
+    jc, ic = np.where(inside, j0, 0), np.where(inside, i0, 0)
+    fu, fv = u - j0, v - i0
+    v00, v01 = values[ic, jc].astype(float), values[ic, jc + 1].astype(float)
+    v10, v11 = values[ic + 1, jc].astype(float), values[ic + 1, jc + 1].astype(float)
+    val = (1 - fv) * ((1 - fu) * v00 + fu * v01) + fv * ((1 - fu) * v10 + fu * v11)
+    gx = ((1 - fv) * (v01 - v00) + fv * (v11 - v10)) / res
+    gy = ((1 - fu) * (v10 - v00) + fu * (v11 - v01)) / res
+    val, gx, gy = np.where(inside, val, floor), np.where(inside, gx, 0), np.where(inside, gy, 0)
+    r = 1.0 - val
+    jac = -np.column_stack((gx, gy, gx * (-s * px - c * py) + gy * (c * px - s * py)))
+    wo2 = w2[0] / len(points)
+    d = np.array([x[0] - prior[0], x[1] - prior[1], x[2] - prior[2]])
+    prior_w = np.array([w2[1], w2[1], w2[2]])
+    hess = wo2 * jac.T @ jac + np.diag(prior_w)
+    grad = wo2 * jac.T @ r + prior_w * d
+    cost = wo2 * float(r @ r) + float(prior_w @ (d * d))
+    return cost, float(val.mean()), hess, grad
+
+
+def refine_pose(values, frame, points, start, prior, w2, iterations):
+    """Twin of navigation._kernels.refine_pose (the same Levenberg-Marquardt steps)."""
+    x = np.array(start, dtype=float)
+    cost, mean, hess, grad = _refine_terms(values, frame, points, x, prior, w2)
+    lam = 1e-3
+    for _ in range(iterations):
+        improved = False
+        step = np.zeros(3)
+        for _attempt in range(6):
+            damped = hess + lam * np.diag(np.diag(hess))
+            if not abs(np.linalg.det(damped)) > 1e-300:
+                lam *= 10
+                continue
+            step = -np.linalg.solve(damped, grad)
+            step[2] = min(max(step[2], -0.2), 0.2)
+            trial = _refine_terms(values, frame, points, x + step, prior, w2)
+            if trial[0] < cost:
+                x = x + step
+                cost, mean, hess, grad = trial
+                lam = max(lam / 10, 1e-7)
+                improved = True
+                break
+            lam *= 10
+        if not improved or (max(abs(step[0]), abs(step[1])) < 1e-5 and abs(step[2]) < 1e-6):
+            break
+    return np.array([x[0], x[1], x[2], mean])

@@ -118,3 +118,23 @@ def test_an_odometry_jump_on_a_skipped_scan_is_not_carried_forward():
     start_gap = truth[0].between(truth[-1])
     est_gap = poses[0].between(poses[-1])
     assert math.hypot(start_gap.x - est_gap.x, start_gap.y - est_gap.y) < 0.3
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("seed", range(5))
+def test_refine_pose_kernel_matches_reference(seed):
+    import reference
+    from navigation import _kernels
+
+    rng = np.random.default_rng(seed)
+    values = rng.uniform(0.1, 0.9, size=(40, 50)).astype(np.float32)
+    values = (values + np.roll(values, 1, 0) + np.roll(values, 1, 1)) / 3  # smoother
+    frame = np.array([0.05, -1.0, -0.5, 0.1])
+    points = rng.uniform(-1.0, 1.0, size=(60, 2))
+    points[:5] *= 3.0  # some fall off the raster
+    start = np.array([0.2, 0.4, 0.1])
+    prior = start + rng.normal(0, 0.02, 3)
+    w2 = np.array([1.0, 1.0, 1.0]) * rng.uniform(0.5, 4.0)
+    fast = _kernels.refine_pose(values, frame, points, start, prior, w2, 15)
+    slow = reference.refine_pose(values, frame, points, start, prior, w2, 15)
+    np.testing.assert_allclose(fast, slow, rtol=1e-7, atol=1e-9)

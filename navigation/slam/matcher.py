@@ -8,13 +8,13 @@ weights). Units: metres, radians.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from maps.geometry import Pose, wrap_angle
+from navigation import _kernels
 
 MIN_P = 0.1  # score of unknown or free space (Cartographer's kMinProbability)
 MAX_P = 0.9
@@ -99,58 +99,22 @@ def refine(
     prior decides it. Returns the refined pose and the mean point score there.
     """
     weights = weights or RefineWeights()
-    pts = np.asarray(points, dtype=np.float64)
-    n = len(pts)
-    if n == 0:
+    pts = np.ascontiguousarray(points, dtype=np.float64).reshape(-1, 2)
+    if len(pts) == 0:
         return initial, 0.0
     anchor = prior or initial
+    # the prior heading is taken on the same branch of the angle as the start
     x0 = np.array([anchor.x, anchor.y, initial.theta + wrap_angle(anchor.theta - initial.theta)])
     start = np.array([initial.x, initial.y, initial.theta])
-    wo2 = weights.occupied**2 / n
-    wt2 = weights.translation**2
-    wr2 = weights.rotation**2
-
-    def evaluate(x: np.ndarray):
-        c, s = math.cos(x[2]), math.sin(x[2])
-        wx = c * pts[:, 0] - s * pts[:, 1] + x[0]
-        wy = s * pts[:, 0] + c * pts[:, 1] + x[1]
-        val, gx, gy = field.sample(np.column_stack((wx, wy)))
-        r = 1.0 - val
-        dth = x[2] - x0[2]
-        cost = wo2 * float(r @ r) + wt2 * ((x[0] - x0[0]) ** 2 + (x[1] - x0[1]) ** 2)
-        cost += wr2 * dth * dth
-        return cost, r, val, gx, gy, c, s
-
-    x = start
-    cost, r, val, gx, gy, c, s = evaluate(x)
-    lam = 1e-3
-    for _ in range(weights.iterations):
-        # residual r_i = 1 - M(T p_i): dr/dx = -grad M . dT p/dx
-        dtheta = gx * (-s * pts[:, 0] - c * pts[:, 1]) + gy * (c * pts[:, 0] - s * pts[:, 1])
-        jac = -np.column_stack((gx, gy, dtheta))
-        hess = wo2 * (jac.T @ jac)
-        grad = wo2 * (jac.T @ r)
-        hess[0, 0] += wt2
-        hess[1, 1] += wt2
-        hess[2, 2] += wr2
-        grad += np.array([wt2 * (x[0] - x0[0]), wt2 * (x[1] - x0[1]), wr2 * (x[2] - x0[2])])
-        improved = False
-        for _attempt in range(6):
-            damped = hess + lam * np.diag(np.diag(hess))
-            try:
-                step = -np.linalg.solve(damped, grad)
-            except np.linalg.LinAlgError:
-                lam *= 10
-                continue
-            step[2] = max(-0.2, min(0.2, step[2]))
-            candidate = x + step
-            new = evaluate(candidate)
-            if new[0] < cost:
-                x, (cost, r, val, gx, gy, c, s) = candidate, new
-                lam = max(lam / 10, 1e-7)
-                improved = True
-                break
-            lam *= 10
-        if not improved or np.abs(step[:2]).max() < 1e-5 and abs(step[2]) < 1e-6:
-            break
-    return Pose(x[0], x[1], x[2]), float(val.mean())
+    frame = np.array([field.resolution, field.origin[0], field.origin[1], MIN_P])
+    w2 = np.array([weights.occupied, weights.translation, weights.rotation]) ** 2
+    out = _kernels.refine_pose(
+        np.ascontiguousarray(field.values, dtype=np.float32),
+        frame,
+        pts,
+        start,
+        x0,
+        w2,
+        int(weights.iterations),
+    )
+    return Pose(out[0], out[1], out[2]), float(out[3])
