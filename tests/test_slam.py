@@ -124,6 +124,7 @@ def test_an_odometry_jump_on_a_skipped_scan_is_not_carried_forward():
 @pytest.mark.parametrize("seed", range(5))
 def test_refine_pose_kernel_matches_reference(seed):
     import reference
+
     from navigation import _kernels
 
     rng = np.random.default_rng(seed)
