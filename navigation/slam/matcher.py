@@ -51,38 +51,6 @@ class ScoreField:
             values = cv2.GaussianBlur(values, (0, 0), cells, borderType=cv2.BORDER_REPLICATE)
         return cls(values, resolution, origin)
 
-    def sample(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Score and its x, y gradients (per metre) at (N, 2) world points; MIN_P outside."""
-        h, w = self.values.shape
-        # continuous cell coordinates with cell centres at integers
-        u = (xy[:, 0] - self.origin[0]) / self.resolution - 0.5
-        v = (xy[:, 1] - self.origin[1]) / self.resolution - 0.5
-        j0 = np.floor(u).astype(np.int64)
-        i0 = np.floor(v).astype(np.int64)
-        fu = u - j0
-        fv = v - i0
-        inside = (j0 >= 0) & (i0 >= 0) & (j0 < w - 1) & (i0 < h - 1)
-        j0c = np.where(inside, j0, 0)
-        i0c = np.where(inside, i0, 0)
-        m = self.values
-        v00 = m[i0c, j0c]
-        v01 = m[i0c, j0c + 1]
-        v10 = m[i0c + 1, j0c]
-        v11 = m[i0c + 1, j0c + 1]
-        val = (1 - fv) * ((1 - fu) * v00 + fu * v01) + fv * ((1 - fu) * v10 + fu * v11)
-        gx = ((1 - fv) * (v01 - v00) + fv * (v11 - v10)) / self.resolution
-        gy = ((1 - fu) * (v10 - v00) + fu * (v11 - v01)) / self.resolution
-        val = np.where(inside, val, MIN_P)
-        gx = np.where(inside, gx, 0.0)
-        gy = np.where(inside, gy, 0.0)
-        return val, gx, gy
-
-    def score(self, points: np.ndarray, pose: Pose) -> float:
-        """Mean score of robot-frame (N, 2) points placed at `pose`."""
-        if len(points) == 0:
-            return 0.0
-        return float(self.sample(pose.transform_points(points))[0].mean())
-
 
 def refine(
     points: np.ndarray,

@@ -92,11 +92,3 @@ class Submap:
         self._match_grids.clear()
         self._field = None
         self._prob = None
-
-    @property
-    def nbytes(self) -> int:
-        total = self.grid.log_odds.nbytes
-        if self._field is not None:
-            total += self._field.values.nbytes
-        total += sum(g.nbytes for g in self._match_grids.values())
-        return total
