@@ -297,3 +297,21 @@ def test_real_pose_graphs_converge(shared_data: Path, name, max_iterations, max_
     assert result.converged
     assert result.final_cost < 1e-3 * result.initial_cost and result.final_cost < max_chi2
     assert graph.edge_errors().sum() == pytest.approx(result.final_cost)
+
+
+def test_arrays_round_trip_keeps_active_edges_and_optimises_the_same(mower):
+    truth, odo, pairs, loops = mower
+    graph = build(truth, odo, pairs, loops, robust=True)
+    dropped = graph.add_edge(10, len(truth) - 10, (0.0, 0.0, 0.0), (1e4, 1e4), kind="loop")
+    graph.remove_edge(dropped)
+    graph.fix(3)
+    arrays = graph.to_arrays()
+    assert len(arrays["ij"]) == len(odo) + len(pairs)  # the removed edge is not kept
+    copy = PoseGraph.from_arrays(arrays)
+    np.testing.assert_array_equal(copy.poses, graph.poses)
+    assert copy.edge_counts() == graph.edge_counts()
+    graph.optimize(tolerance=1e-12)
+    copy.optimize(tolerance=1e-12)
+    np.testing.assert_allclose(copy.poses, graph.poses, atol=1e-9)
+    with pytest.raises(ValueError, match="not a stored pose graph"):
+        PoseGraph.from_arrays({k: v for k, v in arrays.items() if k != "z"})

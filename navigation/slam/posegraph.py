@@ -198,6 +198,44 @@ class PoseGraph:
         self._poses[: self._n] = arr
         self._poses[: self._n, 2] = wrap_angle(arr[:, 2])
 
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The active graph as plain arrays (for the map store): poses (N, 3), fixed (N,),
+        ij (M, 2), z (M, 3), info (M, 3, 3), robust (M,), kind (M,) codes into kinds (K,)."""
+        keep = self._active[: self._m]
+        return {
+            "poses": self.poses,
+            "fixed": self._fixed[: self._n].copy(),
+            "ij": self._ij[: self._m][keep].copy(),
+            "z": self._z[: self._m][keep].copy(),
+            "info": self._info[: self._m][keep].copy(),
+            "robust": self._robust[: self._m][keep].copy(),
+            "kind": self._kind[: self._m][keep].copy(),
+            "kinds": np.array(self._kinds, dtype=str),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> PoseGraph:
+        """A graph rebuilt from `to_arrays` output, ready to be extended and optimised."""
+        graph = cls()
+        try:
+            kinds = [str(k) for k in arrays["kinds"]]
+            for pose in np.asarray(arrays["poses"], np.float64).reshape(-1, 3):
+                graph.add_node(pose)
+            for i in np.flatnonzero(np.asarray(arrays["fixed"], bool)):
+                graph.fix(int(i))
+            for (i, j), z, info, robust, kind in zip(
+                np.asarray(arrays["ij"], np.int64).reshape(-1, 2),
+                np.asarray(arrays["z"], np.float64).reshape(-1, 3),
+                np.asarray(arrays["info"], np.float64).reshape(-1, 3, 3),
+                np.asarray(arrays["robust"], bool),
+                np.asarray(arrays["kind"], np.int64),
+                strict=True,
+            ):
+                graph.add_edge(int(i), int(j), z, info, robust=bool(robust), kind=kinds[kind])
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"not a stored pose graph: {exc}") from None
+        return graph
+
     def edge_counts(self) -> dict[str, int]:
         """Number of active edges per kind, e.g. {"odometry": 1227, "loop": 256}."""
         counts = np.bincount(self._kind[: self._m][self._active[: self._m]])
