@@ -1,0 +1,1144 @@
+"""MapStore: the device-side map store, one SQLite file (stdlib sqlite3, WAL, synchronous=FULL).
+
+Maps are kept per floor ("default", "upstairs", ...). Every save adds a new immutable version; a
+floor has one current version, the one `load()` serves. Beside the versions, each floor has a
+mutable obstacle memory: the points where the bumper or the cliff sensor fired.
+
+    with MapStore(MapStore.default_path()) as store:
+        info = store.save(doc, floor="default", source="slam", pose_graph=graph.to_arrays())
+        doc = store.load()                      # the current version of floor "default"
+        old = store.load(info.parent)           # any version by id
+        store.remember_obstacle("default", 1.20, -0.35, source="bumper")
+
+API
+    MapStore(path, *, readonly=False)   open (a missing or empty file becomes a new store; a
+                                        read-only open never writes: a missing store reads as
+                                        empty, an older schema is migrated in a copy in memory)
+    default_path()                      $VACNAV_STORE, else $XDG_DATA_HOME/vacnav/vacnav.db, else
+                                        ~/.local/share/vacnav/vacnav.db
+    save(doc, floor, source, note, pose_graph, make_current, parent) -> VersionInfo
+    load(version_id=None, floor=None, *, memory=True) -> MapDocument
+    resolve(ref) -> int                 "12" / "v12" = that version; a floor name = the version
+                                        `load(floor=...)` serves (its current one, or the newest
+                                        intact earlier one when the current one is corrupt)
+    info(id) -> VersionInfo; versions(floor) -> [VersionInfo] newest first; floors() -> [FloorInfo]
+    create_floor(name); set_current(floor, id); pose_graph(id) -> dict | None
+    remember_obstacle / obstacles / forget_obstacles     the obstacle memory of a floor
+    verify(id) -> str | None; check(full=False) -> [str]; problems; corrupt
+
+What a version holds (table `versions`): the log-odds grid as its exact float32 bytes (packed:
+zlib level 1, or raw when a sample shows the bytes do not compress), shape, resolution (m/cell),
+origin (m), the rooms raster (packed), a JSON part with everything else of the document (room_info,
+restrictions, the document's own obstacles, dock, robot, paths, go_to_target, active_zones, frame,
+meta, grid config; arrays inside it keep dtype and shape), the optional pose graph of a SLAM map
+(a bundle of plain arrays, never pickle), created_at (s since the epoch), source ("slam", "import"
+or "edit"), note, parent id, and a sha256 over all of it (`checksum`). The save of a version and
+the change of its floor's current version are one transaction: a writer killed at any moment
+leaves either the whole version or none of it.
+
+Integrity: opening runs `PRAGMA quick_check` and verifies the checksum of each floor's current
+version; `check(full=True)` runs `integrity_check` and verifies every version. A failure is logged
+as a warning and kept in `problems` (e.g. "version 12 of floor 'default' is corrupt: checksum
+mismatch ...") and in `corrupt` ({version id: what failed}). `load()` of a floor whose current
+version is corrupt serves the newest intact earlier version of that floor and says so in
+`problems`; `load(12)` of a corrupt version raises CorruptMap naming it.
+
+Obstacle memory: `remember_obstacle` merges a hit into the nearest stored point of the same source
+within `merge_radius`: count + 1, first/last seen widened to the new stamp, and the position
+becomes the count-weighted mean of all hits merged into it (repeated noisy hits settle on the
+middle of the obstacle). `load()` appends the floor's remembered obstacles after the document's
+own, marked with `meta["memory_id"]`; `save()` leaves out obstacles so marked, so a loaded map
+saved again does not copy the memory into the version.
+
+Schema: `PRAGMA user_version` is the schema number (the `MIGRATIONS` applied) and
+`PRAGMA application_id` marks the file as a vacnav store. Opening applies the missing migrations
+in order, in one transaction. A store of a newer schema is refused untouched, and so is a file
+that is not a store (MapError "<path>: not a vacnav map store (...)"); a damaged store gives
+CorruptMap. Floor names are 1-64 printable characters that do not look like a version id.
+
+Sharing: several processes may open the same file (WAL: readers never wait; a writer waits up to
+BUSY_TIMEOUT_S for another's lock). A MapStore object belongs to the thread that opened it.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+import sqlite3
+import struct
+import time
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from maps.errors import CorruptMap, MapError, MapNotFound
+from maps.geometry import Pose
+from maps.grid import GridConfig, OccupancyGrid
+from maps.model import MapDocument, MapPath, Obstacle, Restrictions, Room, VendorFrame
+
+log = logging.getLogger(__name__)
+
+APPLICATION_ID = 0x766E6176  # "vnav" in the SQLite header: this file is a vacnav map store
+SOURCES = ("slam", "import", "edit")
+MEMORY_SOURCES = ("bumper", "cliff")
+BUSY_TIMEOUT_S = 10.0  # wait this long for another process's write lock
+ZLIB_LEVEL = 1
+PAGE_SIZE = 16384  # bytes; fewer pages per MB-sized grid than SQLite's 4096 (a new file only)
+
+# Migration n (1-based) takes a store from schema n-1 to n. Never edit one that has shipped: add
+# the next. Statements run one by one inside the opening transaction.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (  # 1: floors, immutable versions, obstacle memory
+        f"PRAGMA application_id = {APPLICATION_ID}",
+        """CREATE TABLE floors (
+            name TEXT PRIMARY KEY,
+            current INTEGER,
+            created_at REAL NOT NULL)""",
+        """CREATE TABLE versions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            floor TEXT NOT NULL,
+            parent INTEGER,
+            created_at REAL NOT NULL,
+            source TEXT NOT NULL,
+            note TEXT,
+            height INTEGER NOT NULL,
+            width INTEGER NOT NULL,
+            resolution REAL NOT NULL,
+            origin_x REAL NOT NULL,
+            origin_y REAL NOT NULL,
+            checksum TEXT NOT NULL,
+            grid BLOB NOT NULL,
+            rooms BLOB,
+            document BLOB NOT NULL)""",
+        """CREATE TABLE obstacles (
+            id INTEGER PRIMARY KEY,
+            floor TEXT NOT NULL,
+            x REAL NOT NULL,
+            y REAL NOT NULL,
+            source TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            first_seen REAL,
+            last_seen REAL)""",
+    ),
+    (  # 2: the pose graph of a SLAM map, so it can be extended later; lookups by floor
+        "ALTER TABLE versions ADD COLUMN pose_graph BLOB",
+        "CREATE INDEX versions_by_floor ON versions (floor, id)",
+        "CREATE INDEX obstacles_by_floor ON obstacles (floor, x)",
+    ),
+)
+
+_META = (
+    "id",
+    "floor",
+    "parent",
+    "created_at",
+    "source",
+    "note",
+    "height",
+    "width",
+    "resolution",
+    "origin_x",
+    "origin_y",
+    "checksum",
+)
+_PAYLOAD = ("grid", "rooms", "document", "pose_graph")
+_SIZE_SQL = (
+    "length(grid) + coalesce(length(rooms), 0) + length(document) + coalesce(length(pose_graph), 0)"
+)
+_NUMBER = re.compile(r"v?(\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    """One stored version, without its payload."""
+
+    id: int
+    floor: str
+    parent: int | None  # the version it was derived from (the floor's current one at save time)
+    created_at: float  # s since the epoch
+    source: str  # "slam", "import" or "edit"
+    note: str | None
+    shape: tuple[int, int]  # (H, W) cells
+    resolution: float  # m per cell
+    origin: tuple[float, float]  # world xy (m) of the corner of cell (0, 0)
+    checksum: str  # sha256, hex, over everything stored for the version
+    size: int  # bytes stored (packed payload)
+    has_pose_graph: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FloorInfo:
+    """A floor: its name, current version id (None before its first map) and version count."""
+
+    name: str
+    current: int | None
+    count: int
+
+
+def _guarded(method):
+    """Turn sqlite3 errors escaping a public method into MapError / CorruptMap naming the file."""
+
+    @functools.wraps(method)
+    def wrapper(self: MapStore, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+
+    return wrapper
+
+
+class MapStore:
+    """Versioned floor maps and obstacle memory in one SQLite file; see the module docstring."""
+
+    def __init__(self, path: str | os.PathLike, *, readonly: bool = False) -> None:
+        self.path = Path(path).expanduser()
+        self.readonly = readonly
+        self.problems: list[str] = []  # what the checks found, in order, without repeats
+        self.corrupt: dict[int, str] = {}  # version id -> what failed
+        self._db: sqlite3.Connection | None = None
+        try:
+            self._db = self._open()
+            self.check(full=False)
+        except sqlite3.Error as exc:
+            self.close()
+            raise self._error(exc) from exc
+        except BaseException:
+            self.close()
+            raise
+
+    # ---- location, opening, schema ------------------------------------------------------------
+
+    @staticmethod
+    def default_path() -> Path:
+        """$VACNAV_STORE, else $XDG_DATA_HOME/vacnav/vacnav.db, else ~/.local/share/vacnav/..."""
+        env = os.environ.get("VACNAV_STORE")
+        if env:
+            return Path(env).expanduser()
+        xdg = os.environ.get("XDG_DATA_HOME")
+        if xdg and Path(xdg).is_absolute():  # the XDG spec says to ignore a relative one
+            return Path(xdg) / "vacnav" / "vacnav.db"
+        return Path.home() / ".local" / "share" / "vacnav" / "vacnav.db"
+
+    def _open(self) -> sqlite3.Connection:
+        path = self.path
+        if path.is_dir():
+            raise MapError(f"{path}: is a folder, not a vacnav map store")
+        wal = path.with_name(path.name + "-wal")
+        exists = (path.exists() and path.stat().st_size > 0) or (
+            wal.exists() and wal.stat().st_size > 0
+        )
+        schema = self._probe() if exists else 0
+        supported = len(MIGRATIONS)
+        if self.readonly:
+            if exists and schema == supported:
+                return self._connect(f"{path.resolve().as_uri()}?mode=ro")
+            db = self._connect(":memory:")
+            if exists:  # older schema: migrate a copy, leave the file as it is
+                src = self._connect(f"{path.resolve().as_uri()}?mode=ro")
+                try:
+                    src.backup(db)
+                finally:
+                    src.close()
+                log.info("%s: schema %d, read through a migrated copy in memory", path, schema)
+            self._migrate(db)
+            return db
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = self._connect(str(path))
+        try:
+            db.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # takes effect only on a new file
+            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode != "wal":
+                log.warning("%s: journal mode %s (WAL not available here)", path, mode)
+            db.execute("PRAGMA synchronous=FULL")  # a commit survives power loss
+            self._migrate(db)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    @staticmethod
+    def _connect(target: str) -> sqlite3.Connection:
+        uri = target.startswith("file:")
+        return sqlite3.connect(target, uri=uri, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+
+    def _probe(self) -> int:
+        """The schema number of an existing file; MapError if it is not a store we can open.
+
+        Reads the 100-byte SQLite header first, so a foreign file or a store of a newer schema
+        is refused without SQLite touching it; then asks SQLite (read-only), which also sees
+        commits still in the WAL.
+        """
+        path = self.path
+        with open(path, "rb") as fh:
+            head = fh.read(100)
+        if head and not head.startswith(b"SQLite format 3\x00"):
+            raise MapError(
+                f"{path}: not a vacnav map store (not an SQLite database; "
+                f"it starts with {head[:8].hex(' ')})"
+            )
+        if len(head) == 100:
+            (user_version,) = struct.unpack_from(">I", head, 60)
+            (app_id,) = struct.unpack_from(">I", head, 68)
+            self._refuse(app_id, user_version, tables=None)
+        try:
+            db = self._connect(f"{path.resolve().as_uri()}?mode=ro")
+            try:
+                app_id = db.execute("PRAGMA application_id").fetchone()[0]
+                user_version = db.execute("PRAGMA user_version").fetchone()[0]
+                tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            finally:
+                db.close()
+        except sqlite3.DatabaseError as exc:
+            if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB":
+                raise MapError(f"{path}: not a vacnav map store ({exc})") from None
+            raise self._error(exc) from None
+        self._refuse(app_id & 0xFFFFFFFF, user_version, tables)
+        return user_version
+
+    def _refuse(self, app_id: int, user_version: int, tables: int | None) -> None:
+        if app_id == APPLICATION_ID:
+            if user_version > len(MIGRATIONS):
+                raise MapError(
+                    f"{self.path}: store schema {user_version} is newer than this vacnav supports "
+                    f"({len(MIGRATIONS)}); upgrade vacnav"
+                )
+        elif app_id != 0 or (tables is not None and (tables or user_version)):
+            what = f"application_id {app_id:#x}" if app_id else f"{tables} tables of its own"
+            raise MapError(
+                f"{self.path}: not a vacnav map store (an SQLite database of another program: "
+                f"{what})"
+            )
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        """Apply the missing migrations in order, in one transaction."""
+        target = len(MIGRATIONS)
+        if db.execute("PRAGMA user_version").fetchone()[0] == target:
+            return
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]  # again, under the lock
+            if version > target:
+                raise MapError(
+                    f"{self.path}: store schema {version} is newer than this vacnav supports "
+                    f"({target}); upgrade vacnav"
+                )
+            for number in range(version + 1, target + 1):
+                try:
+                    for statement in MIGRATIONS[number - 1]:
+                        db.execute(statement)
+                except sqlite3.Error as exc:
+                    raise MapError(
+                        f"{self.path}: migrating the store to schema {number} failed ({exc}); "
+                        f"the store is left at schema {version}"
+                    ) from exc
+            db.execute(f"PRAGMA user_version = {target}")
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        if version:
+            log.info("%s: store schema %d migrated to %d", self.path, version, target)
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def __enter__(self) -> MapStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _error(self, exc: sqlite3.Error) -> MapError:
+        name = getattr(exc, "sqlite_errorname", "")
+        if name in ("SQLITE_CORRUPT", "SQLITE_NOTADB"):
+            return CorruptMap(f"{self.path}: the map store is damaged ({exc})")
+        return MapError(f"{self.path}: {exc}")
+
+    @property
+    def _con(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise MapError(f"{self.path}: the map store is closed")
+        return self._db
+
+    @contextmanager
+    def _write(self, what: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT, rolled back on any error)."""
+        if self.readonly:
+            raise MapError(f"{self.path}: opened read-only, cannot {what}")
+        db = self._con
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+    # ---- floors and versions ------------------------------------------------------------------
+
+    @_guarded
+    def floors(self) -> list[FloorInfo]:
+        """Every floor, in the order they were created."""
+        rows = self._con.execute(
+            "SELECT f.name, f.current, count(v.id) FROM floors f "
+            "LEFT JOIN versions v ON v.floor = f.name GROUP BY f.name ORDER BY f.created_at, f.name"
+        ).fetchall()
+        return [FloorInfo(name, current, count) for name, current, count in rows]
+
+    @_guarded
+    def create_floor(self, name: str) -> FloorInfo:
+        """Add a floor without a map (nothing happens if it exists)."""
+        _check_floor_name(name)
+        with self._write("create a floor") as db:
+            self._ensure_floor(db, name)
+        return next(f for f in self.floors() if f.name == name)
+
+    @staticmethod
+    def _ensure_floor(db: sqlite3.Connection, name: str) -> None:
+        db.execute(
+            "INSERT OR IGNORE INTO floors (name, current, created_at) VALUES (?, NULL, ?)",
+            (name, time.time()),
+        )
+
+    def _floor_current(self, floor: str) -> int | None:
+        row = self._con.execute("SELECT current FROM floors WHERE name = ?", (floor,)).fetchone()
+        if row is None:
+            names = [f.name for f in self.floors()]
+            if not names:
+                raise MapNotFound(
+                    f"{self.path}: no maps in the store yet; save one or import one with "
+                    f"`vacnav maps import FILE`"
+                )
+            raise MapNotFound(f"{self.path}: no floor '{floor}' (floors: {', '.join(names)})")
+        if row[0] is None:
+            raise MapNotFound(f"{self.path}: floor '{floor}' has no map yet")
+        return row[0]
+
+    @_guarded
+    def save(
+        self,
+        doc: MapDocument,
+        floor: str = "default",
+        source: str = "slam",
+        note: str | None = None,
+        pose_graph: dict[str, np.ndarray] | None = None,
+        make_current: bool = True,
+        parent: int | None = None,
+    ) -> VersionInfo:
+        """Store `doc` as a new version of `floor` (created if new) and return its info.
+
+        The version becomes the floor's current one unless `make_current` is False (a floor
+        without a current version always takes it). `parent` defaults to the floor's current
+        version. `pose_graph` is a dict of plain numeric or string arrays (e.g.
+        `PoseGraph.to_arrays()`), returned as stored by `pose_graph(id)`.
+        """
+        if self.readonly:
+            raise MapError(f"{self.path}: opened read-only, cannot save a map")
+        _check_floor_name(floor)
+        if source not in SOURCES:
+            raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
+        if note is not None and not isinstance(note, str):
+            raise TypeError(f"note must be a str or None, got {type(note).__name__}")
+        parent = None if parent is None else int(parent)
+        payload = _encode(doc, pose_graph)  # the slow part, outside the transaction
+        digest = _payload_digest(payload)
+        h, w = doc.grid.shape
+        ox, oy = doc.grid.origin
+        with self._write("save a map") as db:
+            self._ensure_floor(db, floor)
+            current = db.execute("SELECT current FROM floors WHERE name = ?", (floor,)).fetchone()
+            current = current[0]
+            if parent is None:
+                parent = current
+            elif db.execute("SELECT 1 FROM versions WHERE id = ?", (parent,)).fetchone() is None:
+                raise MapNotFound(f"{self.path}: parent version {parent} does not exist")
+            meta = {
+                "floor": floor,
+                "parent": None if parent is None else int(parent),
+                "created_at": time.time(),
+                "source": source,
+                "note": note,
+                "height": int(h),
+                "width": int(w),
+                "resolution": float(doc.grid.resolution),
+                "origin_x": float(ox),
+                "origin_y": float(oy),
+            }
+            meta["checksum"] = _finish_digest(digest.copy(), meta)
+            row = {**meta, **payload}
+            names = list(row)
+            cursor = db.execute(
+                f"INSERT INTO versions ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                [row[n] for n in names],
+            )
+            vid = cursor.lastrowid
+            if make_current or current is None:
+                db.execute("UPDATE floors SET current = ? WHERE name = ?", (vid, floor))
+        size = sum(len(v) for v in payload.values() if v is not None)
+        return VersionInfo(
+            vid,
+            floor,
+            meta["parent"],
+            meta["created_at"],
+            source,
+            note,
+            (int(h), int(w)),
+            meta["resolution"],
+            (meta["origin_x"], meta["origin_y"]),
+            meta["checksum"],
+            size,
+            payload["pose_graph"] is not None,
+        )
+
+    @_guarded
+    def info(self, version_id: int) -> VersionInfo:
+        """What is known about a version without reading its payload."""
+        row = self._con.execute(
+            f"SELECT {', '.join(_META)}, {_SIZE_SQL}, pose_graph IS NOT NULL "
+            f"FROM versions WHERE id = ?",
+            (int(version_id),),
+        ).fetchone()
+        if row is None:
+            raise MapNotFound(f"{self.path}: no map version {version_id}")
+        return _info(row)
+
+    @_guarded
+    def versions(self, floor: str) -> list[VersionInfo]:
+        """Every version of a floor, newest first."""
+        if self._con.execute("SELECT 1 FROM floors WHERE name = ?", (floor,)).fetchone() is None:
+            self._floor_current(floor)  # raises MapNotFound naming the floors there are
+        rows = self._con.execute(
+            f"SELECT {', '.join(_META)}, {_SIZE_SQL}, pose_graph IS NOT NULL "
+            f"FROM versions WHERE floor = ? ORDER BY id DESC",
+            (floor,),
+        ).fetchall()
+        return [_info(row) for row in rows]
+
+    @_guarded
+    def set_current(self, floor: str, version_id: int) -> None:
+        """Make a version of `floor` its current one (it must be intact)."""
+        version_id = int(version_id)
+        row = self._con.execute("SELECT floor FROM versions WHERE id = ?", (version_id,)).fetchone()
+        if row is None:
+            raise MapNotFound(f"{self.path}: no map version {version_id}")
+        if row[0] != floor:
+            raise MapNotFound(
+                f"{self.path}: version {version_id} belongs to floor '{row[0]}', not '{floor}'"
+            )
+        problem = self.verify(version_id)
+        if problem is not None:
+            raise CorruptMap(f"{self.path}: {problem}; not made current")
+        with self._write("change the current version") as db:
+            db.execute("UPDATE floors SET current = ? WHERE name = ?", (version_id, floor))
+
+    @_guarded
+    def resolve(self, ref: str | int) -> int:
+        """A version id from "12" / "v12", or the version a floor name serves; MapNotFound else."""
+        text = str(ref).strip()
+        match = _NUMBER.fullmatch(text)
+        if match:
+            vid = int(match.group(1))
+            if self._con.execute("SELECT 1 FROM versions WHERE id = ?", (vid,)).fetchone() is None:
+                raise MapNotFound(f"{self.path}: no map version {vid} (see `vacnav maps list`)")
+            return vid
+        exists = self._con.execute("SELECT 1 FROM floors WHERE name = ?", (text,)).fetchone()
+        if exists is None:
+            names = ", ".join(f.name for f in self.floors()) or "none yet"
+            raise MapNotFound(
+                f"{self.path}: '{text}' is neither a version id nor a floor (floors: {names})"
+            )
+        return self._serve(text)["id"]
+
+    # ---- loading ------------------------------------------------------------------------------
+
+    @_guarded
+    def load(
+        self, version_id: int | None = None, floor: str | None = None, *, memory: bool = True
+    ) -> MapDocument:
+        """A stored map: version `version_id`, else the current version of `floor` ("default").
+
+        With `memory`, the floor's remembered obstacles are appended to `doc.obstacles`. A corrupt
+        current version is skipped for the newest intact earlier one (reported in `problems`);
+        a corrupt version asked for by id raises CorruptMap.
+        """
+        if version_id is None:
+            row = self._serve(floor or "default")
+        else:
+            row = self._row(int(version_id))
+            if floor is not None and row["floor"] != floor:
+                raise MapNotFound(
+                    f"{self.path}: version {row['id']} belongs to floor '{row['floor']}', "
+                    f"not '{floor}'"
+                )
+            problem = self._check_row(row)
+            if problem is not None:
+                raise CorruptMap(f"{self.path}: {problem}")
+        try:
+            doc = _decode(row)
+        except (ValueError, KeyError, TypeError, zlib.error) as exc:
+            raise CorruptMap(
+                f"{self.path}: version {row['id']} of floor '{row['floor']}' cannot be decoded "
+                f"({exc})"
+            ) from None
+        if memory:
+            doc.obstacles.extend(self.obstacles(row["floor"]))
+        return doc
+
+    @_guarded
+    def pose_graph(self, version_id: int) -> dict[str, np.ndarray] | None:
+        """The pose graph saved with a version (arrays as given to `save`), or None."""
+        row = self._row(int(version_id))
+        problem = self._check_row(row)
+        if problem is not None:
+            raise CorruptMap(f"{self.path}: {problem}")
+        if row["pose_graph"] is None:
+            return None
+        try:
+            return _unbundle(_unpack(row["pose_graph"], "pose graph"))
+        except (ValueError, KeyError, TypeError, zlib.error) as exc:
+            raise CorruptMap(
+                f"{self.path}: the pose graph of version {row['id']} cannot be decoded ({exc})"
+            ) from None
+
+    def _row(self, vid: int) -> dict:
+        names = _META + _PAYLOAD
+        row = self._con.execute(
+            f"SELECT {', '.join(names)} FROM versions WHERE id = ?", (vid,)
+        ).fetchone()
+        if row is None:
+            raise MapNotFound(f"{self.path}: no map version {vid}")
+        return dict(zip(names, row, strict=True))
+
+    def _serve(self, floor: str) -> dict:
+        """The row `load(floor=...)` serves: the current version, else the newest intact one
+        before it."""
+        current = self._floor_current(floor)
+        ids = [
+            r[0]
+            for r in self._con.execute(
+                "SELECT id FROM versions WHERE floor = ? AND id <= ? ORDER BY id DESC",
+                (floor, current),
+            )
+        ]
+        if not ids or ids[0] != current:
+            self._report(current, f"version {current} of floor '{floor}' is missing")
+        for vid in ids:
+            row = self._row(vid)
+            if self._check_row(row) is None:
+                if vid != current:
+                    self._report(
+                        current,
+                        f"version {current} of floor '{floor}' is corrupt "
+                        f"({self.corrupt.get(current, 'missing')}); serving version {vid} "
+                        f"of that floor instead",
+                    )
+                return row
+        raise CorruptMap(
+            f"{self.path}: floor '{floor}' has no intact version "
+            f"(current version {current}: {self.corrupt.get(current, 'missing')})"
+        )
+
+    # ---- integrity ----------------------------------------------------------------------------
+
+    def _check_row(self, row: dict) -> str | None:
+        """None if the row's checksum matches, else the problem (also reported)."""
+        actual = _finish_digest(_payload_digest(row), row)
+        if actual == row["checksum"]:
+            return None
+        recorded = row["checksum"] if isinstance(row["checksum"], str) else repr(row["checksum"])
+        what = f"checksum mismatch (recorded {recorded[:16]}, computed {actual[:16]})"
+        problem = f"version {row['id']} of floor '{row['floor']}' is corrupt: {what}"
+        self.corrupt[row["id"]] = what
+        self._report(row["id"], problem)
+        return problem
+
+    def _report(self, vid: int | None, problem: str) -> None:
+        if vid is not None:
+            self.corrupt.setdefault(vid, problem)
+        if problem not in self.problems:
+            self.problems.append(problem)
+            log.warning("%s: %s", self.path, problem)
+
+    @_guarded
+    def verify(self, version_id: int) -> str | None:
+        """None if the version is intact, else what is wrong with it (also in `problems`)."""
+        try:
+            row = self._row(int(version_id))
+        except sqlite3.DatabaseError as exc:
+            problem = f"version {version_id} is unreadable ({exc})"
+            self._report(int(version_id), problem)
+            return problem
+        return self._check_row(row)
+
+    @_guarded
+    def check(self, full: bool = False) -> list[str]:
+        """Check the store: SQLite's own check, then the checksums of the current versions (of
+        every version with `full`, which also runs the slower integrity_check). Returns the
+        problems found; they are added to `problems` and logged."""
+        found: list[str] = []
+        pragma = "integrity_check" if full else "quick_check"
+        try:
+            lines = [r[0] for r in self._con.execute(f"PRAGMA {pragma}")]
+        except sqlite3.DatabaseError as exc:
+            lines = [str(exc)]
+        if lines != ["ok"]:
+            for line in lines[:20]:
+                found.append(f"SQLite {pragma}: {line}")
+                self._report(None, found[-1])
+        if full:
+            ids = [(r[0], r[1]) for r in self._con.execute("SELECT id, floor FROM versions")]
+        else:
+            ids = [(r[1], r[0]) for r in self._con.execute("SELECT name, current FROM floors")]
+            ids = [(vid, floor) for vid, floor in ids if vid is not None]
+        for vid, floor in ids:
+            try:
+                row = self._row(vid)
+            except MapNotFound:
+                problem = f"version {vid} of floor '{floor}' is missing (it is the current one)"
+                self._report(vid, problem)
+                found.append(problem)
+                continue
+            except sqlite3.DatabaseError as exc:
+                problem = f"version {vid} of floor '{floor}' is unreadable ({exc})"
+                self._report(vid, problem)
+                found.append(problem)
+                continue
+            problem = self._check_row(row)
+            if problem is not None:
+                found.append(problem)
+        return found
+
+    # ---- obstacle memory ----------------------------------------------------------------------
+
+    @_guarded
+    def remember_obstacle(
+        self,
+        floor: str,
+        x: float,
+        y: float,
+        source: str = "bumper",
+        stamp: float | None = None,
+        merge_radius: float = 0.10,
+    ) -> Obstacle:
+        """Record a bumper or cliff hit at world (x, y) m on `floor`; returns the stored point.
+
+        A hit within `merge_radius` m of a stored point of the same source merges into the
+        nearest one (count + 1, count-weighted mean position, seen-times widened); otherwise it
+        is a new point. `stamp` is seconds since the epoch (now by default).
+        """
+        _check_floor_name(floor)
+        if source not in MEMORY_SOURCES:
+            raise ValueError(f"source must be one of {', '.join(MEMORY_SOURCES)}, got {source!r}")
+        x, y = float(x), float(y)
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise ValueError(f"obstacle position must be finite, got ({x}, {y})")
+        if not merge_radius >= 0:
+            raise ValueError(f"merge_radius must be >= 0 m, got {merge_radius}")
+        stamp = time.time() if stamp is None else float(stamp)
+        r = float(merge_radius)
+        with self._write("remember an obstacle") as db:
+            self._ensure_floor(db, floor)
+            near = db.execute(
+                "SELECT id, x, y, count, first_seen, last_seen FROM obstacles "
+                "WHERE floor = ? AND source = ? AND x BETWEEN ? AND ? AND y BETWEEN ? AND ?",
+                (floor, source, x - r, x + r, y - r, y + r),
+            ).fetchall()
+            near = [n for n in near if math.hypot(n[1] - x, n[2] - y) <= r]
+            if near:
+                oid, ox, oy, count, first, last = min(
+                    near, key=lambda n: math.hypot(n[1] - x, n[2] - y)
+                )
+                count += 1
+                ox += (x - ox) / count
+                oy += (y - oy) / count
+                first = stamp if first is None else min(first, stamp)
+                last = stamp if last is None else max(last, stamp)
+                db.execute(
+                    "UPDATE obstacles SET x = ?, y = ?, count = ?, first_seen = ?, last_seen = ? "
+                    "WHERE id = ?",
+                    (ox, oy, count, first, last, oid),
+                )
+            else:
+                ox, oy, count, first, last = x, y, 1, stamp, stamp
+                oid = db.execute(
+                    "INSERT INTO obstacles (floor, x, y, source, count, first_seen, last_seen) "
+                    "VALUES (?, ?, ?, ?, 1, ?, ?)",
+                    (floor, x, y, source, stamp, stamp),
+                ).lastrowid
+        return Obstacle(ox, oy, "", source, count, first, last, {"memory_id": oid})
+
+    @_guarded
+    def obstacles(self, floor: str) -> list[Obstacle]:
+        """The remembered obstacles of a floor, oldest first ([] for an unknown floor)."""
+        rows = self._con.execute(
+            "SELECT id, x, y, source, count, first_seen, last_seen FROM obstacles "
+            "WHERE floor = ? ORDER BY id",
+            (floor,),
+        ).fetchall()
+        return [
+            Obstacle(x, y, "", source, count, first, last, {"memory_id": oid})
+            for oid, x, y, source, count, first, last in rows
+        ]
+
+    @_guarded
+    def forget_obstacles(self, floor: str) -> int:
+        """Drop the obstacle memory of a floor; returns how many points were dropped."""
+        with self._write("forget obstacles") as db:
+            return db.execute("DELETE FROM obstacles WHERE floor = ?", (floor,)).rowcount
+
+
+def _check_floor_name(name: str) -> None:
+    if not isinstance(name, str) or not name or name != name.strip() or len(name) > 64:
+        raise ValueError(f"a floor name is 1-64 characters without outer spaces, got {name!r}")
+    if not name.isprintable():
+        raise ValueError(f"a floor name must be printable, got {name!r}")
+    if _NUMBER.fullmatch(name):
+        raise ValueError(f"a floor name cannot look like a version id ({name!r}); add a letter")
+
+
+def _info(row: tuple) -> VersionInfo:
+    vid, floor, parent, created, source, note, h, w, res, ox, oy, checksum, size, has_pg = row
+    return VersionInfo(
+        vid,
+        floor,
+        parent,
+        created,
+        source,
+        note,
+        (h, w),
+        res,
+        (ox, oy),
+        checksum,
+        size,
+        bool(has_pg),
+    )
+
+
+# ---- checksum -----------------------------------------------------------------------------------
+
+
+def _feed(h, value) -> None:
+    """Hash one column with its type and length, so that no two rows hash alike by accident."""
+    if value is None:
+        h.update(b"N")
+    elif isinstance(value, int):
+        h.update(b"I" + struct.pack("<q", value))
+    elif isinstance(value, float):
+        h.update(b"F" + struct.pack("<d", value))
+    elif isinstance(value, str):
+        data = value.encode("utf-8", "surrogatepass")
+        h.update(b"S" + struct.pack("<Q", len(data)))
+        h.update(data)
+    else:
+        data = memoryview(value)
+        h.update(b"B" + struct.pack("<Q", data.nbytes))
+        h.update(data)
+
+
+def _payload_digest(row: dict):
+    """sha256 state after the payload columns (the pose graph only when present, so rows saved
+    before schema 2 hash as they did)."""
+    h = hashlib.sha256(b"vacnav map version\x00")
+    for name in ("grid", "rooms", "document"):
+        _feed(h, row[name])
+    if row.get("pose_graph") is not None:
+        h.update(b"G")
+        _feed(h, row["pose_graph"])
+    return h
+
+
+def _finish_digest(h, row: dict) -> str:
+    for name in _META[1:-1]:  # everything but the id (assigned on insert) and the checksum
+        _feed(h, row[name])
+    return h.hexdigest()
+
+
+# ---- payload encoding ---------------------------------------------------------------------------
+
+_RAW, _ZLIB = 0, 1
+_PACK_HEAD = struct.Struct("<BQ")  # codec, unpacked length in bytes
+_PROBES, _PROBE_BYTES = 8, 8192
+_MAX_PART = 1 << 34  # bytes: refuse to unpack more than this, whatever a header claims
+
+
+def _pack(data) -> bytes:
+    """Pack bytes: codec byte, length, then one zlib stream at a fast level, or the raw bytes.
+
+    Noise-like data (a sample of evenly spaced 8 KiB pieces shrinks by less than 10 %) is stored
+    raw without trying: zlib would spend 100+ ms on a 1000 x 1000 grid of it to save ~7 %.
+    """
+    view = memoryview(data).cast("B")
+    n = view.nbytes
+    squeeze = True
+    if n > 4 * _PROBES * _PROBE_BYTES:
+        step = (n - _PROBE_BYTES) // (_PROBES - 1)
+        sample = sum(
+            len(zlib.compress(view[k * step : k * step + _PROBE_BYTES], ZLIB_LEVEL))
+            for k in range(_PROBES)
+        )
+        squeeze = sample < 0.9 * _PROBES * _PROBE_BYTES
+    if squeeze:
+        packed = zlib.compress(view, ZLIB_LEVEL)
+        if len(packed) < n:
+            return _PACK_HEAD.pack(_ZLIB, n) + packed
+    return b"".join((_PACK_HEAD.pack(_RAW, n), view))
+
+
+def _unpack(blob, what: str, expected: int | None = None) -> bytes | memoryview:
+    """The bytes `_pack` packed; ValueError naming `what` when the blob does not hold them."""
+    view = memoryview(blob).cast("B")
+    if view.nbytes < _PACK_HEAD.size:
+        raise ValueError(f"{what}: {view.nbytes} bytes, shorter than its header")
+    codec, n = _PACK_HEAD.unpack_from(view)
+    if (expected is not None and n != expected) or n > _MAX_PART:
+        raise ValueError(f"{what}: holds {n} bytes, expected {expected}")
+    body = view[_PACK_HEAD.size :]
+    if codec == _RAW:
+        if body.nbytes != n:
+            raise ValueError(f"{what}: {body.nbytes} raw bytes, its header says {n}")
+        return body
+    if codec == _ZLIB:
+        inflater = zlib.decompressobj()
+        out = inflater.decompress(body, n)  # never more than the header's n bytes
+        if len(out) != n or not inflater.eof or inflater.unconsumed_tail or inflater.unused_data:
+            raise ValueError(f"{what}: the zlib stream does not hold exactly {n} bytes")
+        return out
+    raise ValueError(f"{what}: unknown codec {codec}")
+
+
+def _encode(doc: MapDocument, pose_graph: dict | None) -> dict:
+    """The payload columns of a document: grid, rooms, document (JSON), pose_graph."""
+    lo = np.ascontiguousarray(doc.grid.log_odds, dtype="<f4")
+    if lo.ndim != 2:
+        raise ValueError(f"log_odds must be 2-D, got shape {lo.shape}")
+    rooms = None
+    if doc.rooms is not None:
+        raster = np.ascontiguousarray(doc.rooms, dtype=np.uint8)
+        if raster.shape != lo.shape:
+            raise ValueError(f"rooms raster {raster.shape} != grid {lo.shape}")
+        rooms = _pack(raster)
+    text = json.dumps(_to_json(_document_parts(doc), "doc"), separators=(",", ":"))
+    return {
+        "grid": _pack(lo),
+        "rooms": rooms,
+        "document": _pack(text.encode()),
+        "pose_graph": None if pose_graph is None else _pack(_bundle(pose_graph)),
+    }
+
+
+def _document_parts(doc: MapDocument) -> dict:
+    """Everything of a document but the grid cells and the rooms raster, as plain values."""
+
+    def pose(p: Pose | None):
+        return None if p is None else (p.x, p.y, p.theta)
+
+    cfg = doc.grid.config
+    return {
+        "grid_config": {f.name: getattr(cfg, f.name) for f in fields(cfg)},
+        "room_info": [
+            [key, {"id": r.id, "name": r.name, "active": r.active, "meta": r.meta}]
+            for key, r in doc.room_info.items()
+        ],
+        "restrictions": {
+            "no_go": list(doc.restrictions.no_go),
+            "virtual_walls": list(doc.restrictions.virtual_walls),
+            "no_mop": list(doc.restrictions.no_mop),
+        },
+        "obstacles": [
+            {
+                "x": o.x,
+                "y": o.y,
+                "label": o.label,
+                "source": o.source,
+                "count": o.count,
+                "first_seen": o.first_seen,
+                "last_seen": o.last_seen,
+                "meta": o.meta,
+            }
+            for o in doc.obstacles
+            if "memory_id" not in o.meta  # the store's own memory, appended again on load
+        ],
+        "dock": pose(doc.dock),
+        "robot": pose(doc.robot),
+        "paths": [{"kind": p.kind, "xy": np.asarray(p.xy)} for p in doc.paths],
+        "go_to_target": doc.go_to_target,
+        "active_zones": list(doc.active_zones),
+        "frame": {"vendor": doc.frame.vendor, "unit": doc.frame.unit, "origin": doc.frame.origin},
+        "meta": doc.meta,
+    }
+
+
+def _decode(row: dict) -> MapDocument:
+    """A MapDocument from a (verified) row; ValueError/KeyError/TypeError when it is not one."""
+    h, w = row["height"], row["width"]
+    if not (isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0):
+        raise ValueError(f"bad grid shape ({h}, {w})")
+    raw = _unpack(row["grid"], "grid", expected=h * w * 4)
+    lo = np.frombuffer(raw, dtype="<f4").astype(np.float32).reshape(h, w)  # a writable copy
+    rooms = None
+    if row["rooms"] is not None:
+        raster = _unpack(row["rooms"], "rooms", expected=h * w)
+        rooms = np.frombuffer(raster, dtype=np.uint8).reshape(h, w).copy()
+    parts = _from_json(json.loads(bytes(_unpack(row["document"], "document"))))
+    known = {f.name for f in fields(GridConfig)}
+    config = GridConfig(**{k: v for k, v in parts.get("grid_config", {}).items() if k in known})
+    grid = OccupancyGrid(lo, row["resolution"], (row["origin_x"], row["origin_y"]), config)
+    limits = parts.get("restrictions", {})
+    frame = parts.get("frame", {})
+
+    def pose(value) -> Pose | None:
+        return None if value is None else Pose(*value)
+
+    target = parts.get("go_to_target")
+    return MapDocument(
+        grid,
+        rooms=rooms,
+        room_info={key: Room(**room) for key, room in parts.get("room_info", [])},
+        restrictions=Restrictions(
+            no_go=list(limits.get("no_go", [])),
+            virtual_walls=list(limits.get("virtual_walls", [])),
+            no_mop=list(limits.get("no_mop", [])),
+        ),
+        obstacles=[Obstacle(**o) for o in parts.get("obstacles", [])],
+        dock=pose(parts.get("dock")),
+        robot=pose(parts.get("robot")),
+        paths=[MapPath(p["kind"], p["xy"]) for p in parts.get("paths", [])],
+        go_to_target=None if target is None else tuple(target),
+        active_zones=list(parts.get("active_zones", [])),
+        frame=VendorFrame(
+            frame.get("vendor", "vacnav"),
+            frame.get("unit", 1.0),
+            tuple(frame.get("origin", (0.0, 0.0))),
+        ),
+        meta=parts.get("meta", {}),
+    )
+
+
+# JSON with tags for what JSON lacks: {"__ndarray__": [dtype, shape, base64]}, {"__tuple__": [..]},
+# {"__bytes__": base64}, {"__items__": [[key, value], ...]} for dicts with non-str keys.
+_TAGS = ("__ndarray__", "__tuple__", "__bytes__", "__items__")
+_ARRAY_KINDS = "biufcSU"  # numbers, bools and fixed-size strings: nothing that needs pickle
+
+
+def _to_json(value, where: str):
+    """A JSON-able tree for `value`; TypeError naming `where` for what cannot be stored."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, np.generic):
+        return _to_json(value.item(), where)
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in _ARRAY_KINDS:
+            raise TypeError(f"cannot store {where}: a {value.dtype} array (use numbers or text)")
+        data = base64.b64encode(np.ascontiguousarray(value).tobytes()).decode("ascii")
+        return {"__ndarray__": [value.dtype.str, list(value.shape), data]}
+    if isinstance(value, tuple):
+        return {"__tuple__": [_to_json(v, f"{where}[{i}]") for i, v in enumerate(value)]}
+    if isinstance(value, list):
+        return [_to_json(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, bytes | bytearray):
+        return {"__bytes__": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, dict):
+        plain = all(isinstance(k, str) for k in value) and not (
+            len(value) == 1 and next(iter(value)) in _TAGS
+        )
+        if plain:
+            return {k: _to_json(v, f"{where}.{k}") for k, v in value.items()}
+        return {
+            "__items__": [
+                [_to_json(k, f"{where} key"), _to_json(v, f"{where}[{k!r}]")]
+                for k, v in value.items()
+            ]
+        }
+    raise TypeError(
+        f"cannot store {where}: {type(value).__name__} (use JSON values, tuples, bytes or "
+        f"numeric arrays)"
+    )
+
+
+def _from_json(value):
+    """The inverse of `_to_json`."""
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1:
+        ((tag, body),) = value.items()
+        if tag == "__ndarray__":
+            dtype, shape, data = body
+            return _array(np.dtype(dtype), shape, base64.b64decode(data))
+        if tag == "__tuple__":
+            return tuple(_from_json(v) for v in body)
+        if tag == "__bytes__":
+            return base64.b64decode(body)
+        if tag == "__items__":
+            return {_from_json(k): _from_json(v) for k, v in body}
+    return {k: _from_json(v) for k, v in value.items()}
+
+
+def _array(dtype: np.dtype, shape, data) -> np.ndarray:
+    if dtype.kind not in _ARRAY_KINDS:
+        raise ValueError(f"array of dtype {dtype} is not stored by vacnav")
+    shape = tuple(int(s) for s in shape)
+    if math.prod(shape) * dtype.itemsize != len(data):
+        raise ValueError(f"array {dtype} {shape} does not match its {len(data)} bytes")
+    return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+
+
+_BUNDLE_MAGIC = b"VNAB\x01"  # a dict of arrays: magic, u32 header length, JSON header, bytes
+
+
+def _bundle(arrays: dict[str, np.ndarray]) -> bytes:
+    if not isinstance(arrays, dict):
+        raise TypeError(f"pose_graph must be a dict of arrays, got {type(arrays).__name__}")
+    header, chunks = [], []
+    for name, value in arrays.items():
+        if not isinstance(name, str):
+            raise TypeError(f"pose_graph keys must be str, got {name!r}")
+        a = np.asarray(value)
+        if a.dtype.kind not in _ARRAY_KINDS:
+            raise TypeError(f"pose_graph[{name!r}]: cannot store a {a.dtype} array")
+        header.append([name, a.dtype.str, list(a.shape)])
+        chunks.append(a.tobytes())
+    head = json.dumps(header).encode()
+    return b"".join((_BUNDLE_MAGIC, struct.pack("<I", len(head)), head, *chunks))
+
+
+def _unbundle(data) -> dict[str, np.ndarray]:
+    view = memoryview(data)
+    start = len(_BUNDLE_MAGIC) + 4
+    if bytes(view[: len(_BUNDLE_MAGIC)]) != _BUNDLE_MAGIC or view.nbytes < start:
+        raise ValueError("not an array bundle")
+    (n,) = struct.unpack_from("<I", view, len(_BUNDLE_MAGIC))
+    header = json.loads(bytes(view[start : start + n]))
+    offset = start + n
+    arrays = {}
+    for name, dtype, shape in header:
+        dtype = np.dtype(dtype)
+        size = math.prod(shape) * dtype.itemsize
+        if offset + size > view.nbytes:
+            raise ValueError(f"array {name!r} runs past the end of the bundle")
+        arrays[name] = _array(dtype, shape, view[offset : offset + size])
+        offset += size
+    if offset != view.nbytes:
+        raise ValueError(f"{view.nbytes - offset} bytes left over after the arrays")
+    return arrays
