@@ -11,6 +11,9 @@ import sys
 
 import click
 
+from navigation.cli_common import results_dir, table, write_json
+from navigation.cli_maps import inspect, maps_group
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
@@ -23,6 +26,10 @@ def cli(ctx: click.Context, verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
+
+
+cli.add_command(maps_group)
+cli.add_command(inspect)
 
 
 def main() -> None:
@@ -48,22 +55,6 @@ def main() -> None:
         sys.exit(1)
     if isinstance(status, int) and status:
         sys.exit(status)
-
-
-def _write_json(path: str | None, report: dict) -> None:
-    import json
-    from pathlib import Path
-
-    if path:
-        target = Path(path)
-        if target.parent and not target.parent.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(report, indent=2) + "\n")
-
-
-def _table(rows: list[tuple[str, str]]) -> str:
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
 
 
 @cli.group()
@@ -93,10 +84,10 @@ def log_info(logfile: str, json_path: str | None) -> None:
         ("malformed lines", f"{summary.malformed}"),
         ("beams dropped (NaN/neg.)", f"{summary.bad_beams}"),
     ]
-    click.echo(_table(rows))
+    click.echo(table(rows))
     for line, reason in summary.malformed_lines[:10]:
         click.echo(f"  line {line}: {reason}")
-    _write_json(json_path, report)
+    write_json(json_path, report)
 
 
 @cli.command()
@@ -167,7 +158,7 @@ def run(
     else:
         plan = World.from_png(world, invisible=invisible)
     sim = SimulatedRobot(plan, seed=seed)
-    out = _results_dir(out_dir)  # before the work: an unwritable folder fails at once
+    out = results_dir(out_dir)  # before the work: an unwritable folder fails at once
     config = BaselineConfig(duration=duration)
     trail = [sim.true_pose.as_array()]
 
@@ -231,15 +222,15 @@ def run(
     )
     picture.save(out / "path.png")
     report["picture"] = str(out / "path.png")
-    _write_json(str(out / "report.json"), report)
-    _write_json(json_path, report)
+    write_json(str(out / "report.json"), report)
+    write_json(json_path, report)
 
     click.echo(
         f"world {plan.name} ({report['floor_m2']} m2 of reachable floor), robot {robot}, "
         f"seed {seed}: bump-and-turn baseline"
     )
     click.echo(
-        _table(
+        table(
             [
                 ("coverage", f"{coverage * 100:.1f} %"),
                 (
@@ -253,32 +244,6 @@ def run(
             ]
         )
     )
-
-
-def _results_dir(out_dir: str | None, kind: str = "run"):
-    """The folder for this command's results; by default a new timestamped one, linked as latest."""
-    import time
-    from pathlib import Path
-
-    if out_dir:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        return out
-    root = Path("vacnav-out")
-    out = root / time.strftime(f"{kind}-%Y%m%d-%H%M%S")
-    suffix = 1
-    while out.exists():
-        suffix += 1
-        out = root / time.strftime(f"{kind}-%Y%m%d-%H%M%S-{suffix}")
-    out.mkdir(parents=True)
-    latest = root / "latest"
-    try:
-        if latest.is_symlink() or latest.exists():
-            latest.unlink()
-        latest.symlink_to(out.name)
-    except OSError:
-        pass  # a filesystem without symlinks: the timestamped folder is enough
-    return out
 
 
 @cli.command("eval")
@@ -319,7 +284,7 @@ def eval_command(
         stamps, estimate, load_relations(relations), max_dt=max_dt, match=match, style=style
     )
     click.echo(format_table(metric))
-    _write_json(json_path, {"poses": poses, "relations": relations, **metric.as_dict()})
+    write_json(json_path, {"poses": poses, "relations": relations, **metric.as_dict()})
 
 
 @cli.command()
@@ -333,7 +298,16 @@ def eval_command(
 @click.option(
     "--json", "json_path", type=click.Path(dir_okay=False), help="Write the report as JSON."
 )
-def rebuild(logfile: str, out_dir: str | None, json_path: str | None) -> None:
+@click.option(
+    "--store",
+    "store_path",
+    type=click.Path(dir_okay=False),
+    help="Also save the map (with its pose graph) as a new version in this map store.",
+)
+@click.option("--floor", default="default", show_default=True, help="Floor to save it under.")
+def rebuild(
+    logfile: str, out_dir: str | None, json_path: str | None, store_path: str | None, floor: str
+) -> None:
     """Rebuild a map from a recorded log with SLAM: poses.txt, map.pgm/.yaml, map.png."""
     import resource
     import time
@@ -347,7 +321,7 @@ def rebuild(logfile: str, out_dir: str | None, json_path: str | None) -> None:
 
     started = time.perf_counter()
     total = summarize(logfile).scans  # a first pass: counts for the bar, and bad files fail early
-    out = _results_dir(out_dir, "rebuild")
+    out = results_dir(out_dir, "rebuild")
     reader = read_log(logfile)
     slam = Slam()
     with click.progressbar(length=total, label="rebuild", file=sys.stderr) as bar:
@@ -369,6 +343,9 @@ def rebuild(logfile: str, out_dir: str | None, json_path: str | None) -> None:
     picture.save(out / "map.png")
 
     stats, summary = slam.stats, reader.summary
+    saved = None
+    if store_path:
+        saved = _save_rebuild(slam, grid, logfile, store_path, floor)
     report = {
         "log": str(logfile),
         "scans": stats.scans,
@@ -389,6 +366,33 @@ def rebuild(logfile: str, out_dir: str | None, json_path: str | None) -> None:
         "bad_beams": summary.bad_beams,
         "out": str(out),
     }
-    _write_json(str(out / "report.json"), report)
-    _write_json(json_path, report)
-    click.echo(_table([(k, str(v)) for k, v in report.items()]))
+    if saved is not None:
+        report["store"] = {"path": store_path, "floor": floor, "version": saved.id}
+    write_json(str(out / "report.json"), report)
+    write_json(json_path, report)
+    click.echo(table([(k, str(v)) for k, v in report.items()]))
+
+
+def _save_rebuild(slam, grid, logfile: str, store_path: str, floor: str):
+    """Save a rebuilt map with its node path and pose graph; returns the VersionInfo."""
+    from pathlib import Path
+
+    from maps import Pose
+    from maps.model import MapDocument, MapPath
+    from navigation.cli_maps import open_store
+
+    nodes = slam.graph.poses
+    doc = MapDocument(
+        grid,
+        robot=Pose.from_array(nodes[-1]) if len(nodes) else None,
+        paths=[MapPath("path", nodes[:, :2])] if len(nodes) else [],
+        meta={"source": Path(logfile).name},
+    )
+    with open_store(store_path) as store:
+        return store.save(
+            doc,
+            floor=floor,
+            source="slam",
+            note=f"rebuilt from {Path(logfile).name}",
+            pose_graph=slam.graph.to_arrays(),
+        )
