@@ -27,6 +27,9 @@ class ValetudoView:
 
     Grid cell (i, j) is canvas pixel (x0 + j, y0 - i). `to_cm` maps (N, 2) world metres to
     integer cm; `angle(theta, entity_type)` gives the metaData angle in degrees or None.
+    `extra_pixels()`, when set, gives (H, W) bool masks of cells that Valetudo also draws in a
+    second layer, keyed ("floor", 0), ("wall", 0) or ("segment", room id): some vendor parsers
+    overlay two rasters (Dreame's live map and its saved map), so one pixel can sit in two layers.
     """
 
     size: tuple[int, int]  # canvas size, cm
@@ -35,6 +38,7 @@ class ValetudoView:
     y0: int
     to_cm: Callable[[np.ndarray], np.ndarray]
     angle: Callable[[float, str], float | None]
+    extra_pixels: Callable[[], dict[tuple[str, int], np.ndarray]] | None = None
 
 
 def js_round(x):
@@ -145,18 +149,24 @@ def export(doc: MapDocument) -> dict:
     states = doc.cell_states()
     rooms = doc.rooms if doc.rooms is not None else np.zeros(states.shape, np.uint8)
     floor = states == FREE
+    extra = view.extra_pixels() if view.extra_pixels is not None else {}
+
+    def mask(kind: str, rid: int, own: np.ndarray) -> np.ndarray:
+        return own | extra[kind, rid] if (kind, rid) in extra else own
+
     layers = [
-        _layer("floor", floor & (rooms == 0), view, {}),
-        _layer("wall", states == OCCUPIED, view, {}),
+        _layer("floor", mask("floor", 0, floor & (rooms == 0)), view, {}),
+        _layer("wall", mask("wall", 0, states == OCCUPIED), view, {}),
     ]
-    for rid in sorted(set(np.unique(rooms[floor]).tolist()) - {0}):
+    extra_ids = {rid for kind, rid in extra if kind == "segment"}
+    for rid in sorted((set(np.unique(rooms[floor]).tolist()) | extra_ids) - {0}):
         room = doc.room_info.get(rid)
         meta = {"segmentId": str(rid), "active": bool(room and room.active)}
         if room is not None:
             if room.name:
                 meta["name"] = room.name
             meta.update(room.meta)
-        layers.append(_layer("segment", floor & (rooms == rid), view, meta))
+        layers.append(_layer("segment", mask("segment", rid, floor & (rooms == rid)), view, meta))
     layers = [layer for layer in layers if layer is not None]
 
     entities = []
