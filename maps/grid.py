@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from maps import _kernels
 from maps.geometry import Pose
 from maps.scan import Scan
 
@@ -171,6 +170,8 @@ class OccupancyGrid:
         xy[1:, 1] = sensor.y + ranges * np.sin(angles)
         self.ensure_contains(xy)
         cells = self.world_to_cell(xy)
+        from maps import _kernels  # numba: loaded on first use, not by map I/O
+
         n_free, n_occ = _kernels.integrate_rays(
             self.log_odds,
             cells[0],

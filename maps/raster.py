@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from maps import _kernels
-
 
 def cast_rays(
     blocked: np.ndarray,
@@ -31,6 +29,8 @@ def cast_rays(
     a = np.ascontiguousarray(angles, dtype=np.float64).ravel()
     x = np.broadcast_to(np.asarray(xs, dtype=np.float64) - origin[0], a.shape)
     y = np.broadcast_to(np.asarray(ys, dtype=np.float64) - origin[1], a.shape)
+    from maps import _kernels  # numba: loaded on first use, not by map I/O
+
     return _kernels.cast_rays(
         grid, np.ascontiguousarray(x), np.ascontiguousarray(y), a, float(max_range), resolution
     )

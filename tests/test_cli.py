@@ -198,8 +198,10 @@ def test_rebuild_writes_poses_map_and_report(tmp_path):
         fh.write("ROBOTLASER1 0 -3.14 6.28 0.0174\n")  # a log cut off mid-line
     out = tmp_path / "out"
     report_path = tmp_path / "report.json"
+    store = tmp_path / "store.db"
     result = CliRunner().invoke(
-        cli, ["rebuild", str(log), "--out", str(out), "--json", str(report_path)]
+        cli,
+        ["rebuild", str(log), "--out", str(out), "--json", str(report_path), "--store", str(store)],
     )
     assert result.exit_code == 0, result.output
     report = json.loads(report_path.read_text())
@@ -225,6 +227,19 @@ def test_rebuild_writes_poses_map_and_report(tmp_path):
     pgm = load_pgm(out / "map.pgm")
     assert set(np.unique(pgm)) <= {0, 205, 254} and (pgm == 0).sum() > 200
     assert cv2.imread(str(out / "map.png")) is not None
+
+    # the map went into the store too, with the pose graph that can extend it later
+    from maps.store import MapStore
+    from navigation.slam.posegraph import PoseGraph
+
+    assert report["store"]["version"] == 1
+    with MapStore(store) as opened:
+        info = opened.info(1)
+        assert info.source == "slam" and info.has_pose_graph
+        doc = opened.load(1)
+        graph = PoseGraph.from_arrays(opened.pose_graph(1))
+    assert graph.num_nodes == report["nodes"] and len(doc.paths[0].xy) == report["nodes"]
+    assert np.count_nonzero(doc.cell_states() == 1) > 200
 
 
 def test_rebuild_of_a_corrupt_log_is_one_line(tmp_path):
