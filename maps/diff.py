@@ -26,6 +26,7 @@ from maps.model import FREE, OCCUPIED, UNKNOWN, MapDocument
 KINDS = ("appeared", "disappeared", "explored", "lost")
 NONE, APPEARED, DISAPPEARED, EXPLORED, LOST = 0, 1, 2, 3, 4
 LATTICE_TOL = 1e-6  # m: how far the origins may sit off a common cell lattice
+VENDOR_FRAMES = ("roborock", "dreame", "viomi")  # robots whose own frames we keep
 MAX_CELLS = 1 << 26  # the union raster's size limit (two maps far apart would exceed it)
 # BGR colours of the picture
 KIND_COLOURS = {
@@ -171,9 +172,16 @@ class MapDiff:
 def diff(a: MapDocument, b: MapDocument) -> MapDiff:
     """How map B differs from map A (A the older); see the module docstring.
 
-    Raises MapError when the resolutions differ, when the origins are not on one cell lattice,
+    Raises MapError when the maps come from two robot families (their frames do not line up),
+    when the resolutions differ, when the origins are not on one cell lattice,
     or when the union of the two extents would be unreasonably large.
     """
+    robots = {a.frame.vendor, b.frame.vendor} & set(VENDOR_FRAMES)
+    if len(robots) == 2:
+        raise MapError(
+            f"cannot compare a {a.frame.vendor} map with a {b.frame.vendor} map: each robot has"
+            " its own frame, so their cells do not line up; diff two versions of one map"
+        )
     res = a.grid.resolution
     if not math.isclose(res, b.grid.resolution, rel_tol=1e-9, abs_tol=1e-12):
         raise MapError(

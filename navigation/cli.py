@@ -319,6 +319,10 @@ def rebuild(
     from maps.formats import ros
     from navigation.slam.slam import Slam
 
+    if store_path:
+        from maps.store import check_floor_name
+
+        check_floor_name(floor)  # before the work, not after it
     started = time.perf_counter()
     total = summarize(logfile).scans  # a first pass: counts for the bar, and bad files fail early
     out = results_dir(out_dir, "rebuild")

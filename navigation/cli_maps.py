@@ -95,7 +95,9 @@ def maps_group(ctx: click.Context, store_path: str | None) -> None:
 def maps_import(ctx: click.Context, file: str, floor: str, note: str | None) -> None:
     """Recover a map from a robot's file (Roborock, Dreame, Viomi, ROS .yaml) into the store."""
     from maps.formats import load_map
+    from maps.store import check_floor_name
 
+    check_floor_name(floor)
     doc = load_map(file)
     with open_store(ctx.obj["store"]) as store:
         info = store.save(doc, floor=floor, source="import", note=note or f"from {Path(file).name}")
@@ -179,7 +181,11 @@ def _outputs(doc, png_path: str | None, json_path: str | None, extra: dict) -> N
     required=True,
     help="ros: map_server PGM + YAML; valetudo: ValetudoMap JSON; png: a picture.",
 )
-@click.option("--out", "out_path", help="Output path (ros: the stem) [default: ./<floor>-v<id>].")
+@click.option(
+    "--out",
+    "out_path",
+    help="Output path (ros: the stem of .yaml + image) [default: ./<floor>-v<id>[-ros]].",
+)
 @click.option(
     "--mode",
     type=click.Choice(["trinary", "scale"]),
@@ -190,24 +196,35 @@ def _outputs(doc, png_path: str | None, json_path: str | None, extra: dict) -> N
 @click.pass_context
 def maps_export(ctx: click.Context, ref: str, fmt: str, out_path: str | None, mode: str) -> None:
     """Write a stored map in another format."""
+    import re
+
     doc, info = _load(ctx, ref)
-    stem = Path(out_path) if out_path else Path(f"{info.floor}-v{info.id}")
-    if stem.parent and not stem.parent.exists():
-        stem.parent.mkdir(parents=True, exist_ok=True)
+    extension = {"ros": "", "valetudo": ".json", "png": ".png"}[fmt]
+    if out_path:
+        out = Path(out_path)
+        if not out.suffix:
+            out = out.with_name(out.name + extension)
+        elif fmt == "png" and out.suffix.lower() != ".png":
+            message = f"{out}: the picture is a PNG; name it *.png"
+            raise click.BadParameter(message, param_hint="--out")
+    else:  # a floor name is not a path: the default file stays in this folder
+        floor = re.sub(r"[^\w-]+", "_", info.floor).strip("_") or "floor"
+        out = Path(f"{floor}-v{info.id}" + ("-ros" if fmt == "ros" else extension))
+    out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "ros":
         from maps.formats import ros
 
-        written = ros.save(doc, stem.with_suffix("") if stem.suffix else stem, mode=mode)
+        known = out.suffix.lower() in (".yaml", ".yml", ".pgm", ".png")
+        written = ros.save(doc, out.with_suffix("") if known else out, mode=mode)
     elif fmt == "valetudo":
         from maps.formats import valetudo
 
-        written = (valetudo.save(doc, stem if stem.suffix else stem.with_suffix(".json")),)
+        written = (valetudo.save(doc, out),)
     else:
         from maps import render
 
-        target = stem if stem.suffix else stem.with_suffix(".png")
-        render.draw_document(doc).save(target)
-        written = (target,)
+        render.draw_document(doc).save(out)
+        written = (out,)
     click.echo("wrote " + ", ".join(str(p) for p in written))
 
 

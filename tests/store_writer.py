@@ -2,6 +2,7 @@
 
     python tests/store_writer.py STORE [SEED]     write until killed
     python tests/store_writer.py --serve STORE    fork a writer for each seed read on stdin
+    python tests/store_writer.py --hold STORE     save one map, keep the store open until EOF
 
 Before each save it writes "saving" to stdout and after each commit "committed <id> <sha256>",
 each line in one write(2) call, so a line is whole or absent. Grids vary: small maps, 600-1000
@@ -116,9 +117,20 @@ def serve(path: str) -> None:
         say(f"exited {pid} {status}")
 
 
+def hold(path: str) -> None:
+    """Save one map (seed 2) on floor "upstairs", say "committed <id> <sha256>", then keep the
+    store open, its commit still in the -wal, until stdin closes."""
+    with MapStore(path) as store:
+        info = store.save(random_document(np.random.default_rng(2), 2, 0), floor="upstairs")
+        say(f"committed {info.id} {info.checksum}")
+        sys.stdin.read()
+
+
 def main(argv: list[str]) -> None:
     if argv and argv[0] == "--serve":
         serve(argv[1])
+    elif argv and argv[0] == "--hold":
+        hold(argv[1])
     else:
         write_forever(argv[0], int(argv[1]) if len(argv) > 1 else 0)
 

@@ -172,3 +172,40 @@ def test_errors_are_one_line_with_the_reason(tmp_path, store):
     result = run_main("maps", "list", "--store", str(notstore))
     assert result.returncode == 1 and "not a vacnav map store" in result.stderr
     assert notstore.read_bytes().startswith(b"\x89PNG")  # untouched
+
+
+def test_bad_floor_names_are_refused_before_any_work(tmp_path, store, ros_map):
+    for floor in ("12", " x", "a\tb"):
+        result = run_main("maps", "import", str(ros_map), "--floor", floor, "--store", store)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert "floor" in result.stderr
+    assert not (tmp_path / "store.db").exists()  # nothing written
+
+
+def test_export_default_names_stay_here_and_png_means_png(tmp_path, store, ros_map, monkeypatch):
+    invoke("maps", "import", str(ros_map), "--floor", "a/../../b", "--store", store)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    invoke("maps", "export", "1", "--format", "png", "--store", store)
+    invoke("maps", "export", "1", "--format", "ros", "--mode", "scale", "--store", store)
+    invoke("maps", "export", "1", "--format", "valetudo", "--store", store)
+    names = sorted(p.name for p in work.iterdir())
+    assert names == ["a_b-v1-ros.png", "a_b-v1-ros.yaml", "a_b-v1.json", "a_b-v1.png"]
+    result = CliRunner().invoke(
+        cli, ["maps", "export", "1", "--format", "png", "--out", "x.jpg", "--store", store]
+    )
+    assert result.exit_code != 0 and "PNG" in result.output
+
+
+def test_diff_refuses_maps_of_two_robot_families(tmp_path, store):
+    from maps.model import VendorFrame
+    from maps.store import MapStore
+
+    with MapStore(store) as opened:
+        for vendor in ("roborock", "dreame"):
+            doc = two_room_doc()
+            doc.frame = VendorFrame(vendor, 0.001, (0.0, 0.0))
+            opened.save(doc, floor=vendor, source="import")
+    result = run_main("maps", "diff", "roborock", "dreame", "--store", store)
+    assert result.returncode == 1 and "frame" in result.stderr and "Traceback" not in result.stderr

@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import struct
 import subprocess
 import sys
+import tempfile
 import time
+import traceback
 import zlib
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -183,9 +188,36 @@ def test_what_cannot_be_stored_is_refused_by_name(path):
         with pytest.raises(ValueError, match="source"):
             store.save(small_document(1), source="cloud")
         for name in ("", " x", "12", "v3", "a\nb"):
-            with pytest.raises(ValueError, match="floor name"):
+            with pytest.raises(MapError, match="invalid floor name"):
                 store.save(small_document(1), floor=name)
+            with pytest.raises(MapError, match="invalid floor name"):
+                store.remember_obstacle(name, 0.0, 0.0)
         assert store.floors() == []  # nothing half-saved
+
+
+@pytest.mark.parametrize(
+    "name, rule",
+    [
+        ("", "1-64 characters without outer spaces"),
+        (" x", "1-64 characters without outer spaces"),
+        ("x" * 65, "1-64 characters without outer spaces"),
+        ("a\nb", "must be printable"),
+        ("12", "cannot look like a version id"),
+        ("v3", "cannot look like a version id"),
+    ],
+)
+def test_bad_floor_names_are_one_line_map_errors(name, rule):
+    with pytest.raises(store_module.InvalidFloorName) as caught:
+        store_module.check_floor_name(name)
+    message = str(caught.value)
+    assert isinstance(caught.value, MapError) and isinstance(caught.value, ValueError)
+    assert message.startswith(f"invalid floor name {name!r}: ") and rule in message
+    assert "\n" not in message
+
+
+def test_good_floor_names_pass():
+    for name in ("default", "upstairs", "Küche", "v3a", "x" * 64, "2nd floor"):
+        assert store_module.check_floor_name(name) == name
 
 
 # ---- versions, floors, current
@@ -266,6 +298,180 @@ def test_readonly_never_writes(tmp_path):
         with pytest.raises(MapError, match="read-only"):
             store.remember_obstacle("default", 0, 0)
         assert store.load().meta["seed"] == 1
+
+
+def files_beside(path: Path) -> list[str]:
+    return sorted(p.name for p in path.parent.iterdir())
+
+
+def test_a_readonly_open_of_a_closed_store_creates_no_files(tmp_path):
+    path = tmp_path / "new" / "store.db"
+    with MapStore(path) as store:
+        store.save(small_document(1))
+        store.save(small_document(2), floor="upstairs")
+        store.remember_obstacle("default", 1.0, 1.0)
+    old = tmp_path / "old" / "store.db"
+    old.parent.mkdir()
+    make_schema1_store(old)  # read through a migrated copy in memory
+    for store_path, floor in ((path, "default"), (old, "ground")):
+        before, data = files_beside(store_path), store_path.read_bytes()
+        assert before == ["store.db"]
+        with MapStore(store_path, readonly=True) as store:
+            assert [f.name for f in store.floors()][0] == floor
+            store.load(floor=floor)
+            store.versions(floor)
+            store.resolve(floor)
+            assert store.check(full=True) == []
+        assert files_beside(store_path) == before and store_path.read_bytes() == data
+
+
+def test_a_readonly_store_sees_later_writes(path):
+    with MapStore(path) as writer:
+        writer.save(small_document(1))
+    with MapStore(path, readonly=True) as reader:
+        assert reader.load().meta == {"seed": 1}
+        with MapStore(path) as writer:  # opened, saved and closed between two reads
+            writer.save(small_document(2))
+        assert reader.load().meta == {"seed": 2}
+        with MapStore(path) as writer:  # a writer still at work: its commit is in the -wal
+            writer.save(small_document(3))
+            assert reader.load().meta == {"seed": 3}
+            assert reader.floors() == [store_module.FloorInfo("default", 3, 3)]
+        assert reader.problems == []
+
+
+def read_as_another_user(path: Path, floors: list[str]) -> list[str]:
+    """Open the store read-only in a forked child (as uid/gid 65534 when the tests run as root,
+    who may write anywhere) and return what it read, "<floor> <seed> <obstacles>" per floor."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: no SQLite connection is open in the test when it forks
+        code = 1
+        try:
+            os.close(read_end)
+            if os.geteuid() == 0:
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+            with MapStore(path, readonly=True) as store:
+                assert [f.name for f in store.floors()] == floors, store.floors()
+                lines = [
+                    f"{f} {store.load(floor=f).meta['seed']} {len(store.obstacles(f))}"
+                    for f in floors
+                ]
+                assert store.problems == [], store.problems
+            os.write(write_end, "\n".join(lines).encode())
+            code = 0
+        except BaseException:
+            os.write(write_end, traceback.format_exc().encode())
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        said = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, said
+    return said.splitlines()
+
+
+@pytest.fixture
+def open_folder(tmp_path):
+    """A folder another user can reach: tmp_path, or when running as root (whose tmp_path only
+    root can enter) a new folder in the system's temporary folder."""
+    if os.geteuid() != 0:
+        yield tmp_path
+        return
+    folder = Path(tempfile.mkdtemp(prefix="vacnav-test-"))
+    try:
+        folder.chmod(0o755)
+        if any(not parent.stat().st_mode & 0o001 for parent in folder.parents):
+            pytest.skip(f"other users cannot reach {folder}")
+        yield folder
+    finally:
+        for sub in (folder, *folder.rglob("*")):
+            if sub.is_dir():
+                sub.chmod(0o755)
+        shutil.rmtree(folder)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="reads in a forked child")
+@pytest.mark.parametrize("layout", ["closed cleanly", "a writer at work", "-wal without -shm"])
+def test_a_store_in_a_folder_the_user_cannot_write(open_folder, layout):
+    """A reader who cannot write the folder (0o555; the reader runs as uid 65534 when the tests
+    run as root) lists and loads the store and leaves the folder as it was: a store closed
+    cleanly, one whose writer (another process) is at work with its last commit in the -wal,
+    and a copy of that store with its -wal but no -shm."""
+    folder = open_folder / "maps"
+    folder.mkdir()
+    path = folder / "store.db"
+    with MapStore(path) as store:
+        store.save(small_document(1))
+        store.remember_obstacle("default", 1.0, 1.0)
+    floors, writer = ["default"], None
+    try:
+        if layout != "closed cleanly":
+            writer = subprocess.Popen(
+                [sys.executable, str(WRITER), "--hold", str(path)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=writer_env(),
+                text=True,
+            )
+            assert writer.stdout.readline().startswith("committed "), "the writer failed"
+            floors.append("upstairs")
+        if layout == "-wal without -shm":  # e.g. copied from a robot while its writer ran
+            folder = open_folder / "copy"
+            folder.mkdir()
+            for name in ("store.db", "store.db-wal"):
+                shutil.copyfile(path.parent / name, folder / name)
+            path = folder / "store.db"
+        folder.chmod(0o555)
+        before = files_beside(path)
+        assert read_as_another_user(path, floors) == ["default 1 1", "upstairs 2 0"][: len(floors)]
+        assert files_beside(path) == before
+    finally:
+        folder.chmod(0o755)
+        if writer is not None:
+            writer.stdin.close()
+            assert writer.wait(timeout=30) == 0
+
+
+def _create_and_save(path: Path, k: int, barrier, results, delay: float) -> None:
+    try:
+        barrier.wait(timeout=60)
+        time.sleep(random.Random(k).uniform(0.0, delay))
+        with MapStore(path) as store:
+            vid = store.save(small_document(k, (20, 30)), floor=f"p{k}").id
+        results.put((k, "ok", vid))
+    except BaseException as exc:  # reported to the test, whatever it is
+        results.put((k, "error", f"{type(exc).__name__}: {exc}"))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="forks the processes")
+def test_processes_creating_one_store_at_once_all_succeed(tmp_path):
+    """8 processes open a store that does not exist yet at the same moment (a barrier), each
+    saves a map: all succeed (setting WAL mode does not wait for the lock by itself, and a
+    store read while another process creates it must be read in one transaction). Some rounds
+    spread the starts over a few ms, which catches other moments of the creation."""
+    context = multiprocessing.get_context("fork")
+    for attempt, delay in enumerate([0.0, 0.002, 0.005] * 4):
+        path = tmp_path / f"new{attempt}.db"
+        barrier, results = context.Barrier(8), context.Queue()
+        workers = [
+            context.Process(target=_create_and_save, args=(path, k, barrier, results, delay))
+            for k in range(8)
+        ]
+        for worker in workers:
+            worker.start()
+        outcomes = sorted(results.get(timeout=120) for _ in workers)
+        for worker in workers:
+            worker.join(timeout=60)
+        assert [outcome[1] for outcome in outcomes] == ["ok"] * 8, outcomes
+        with MapStore(path) as store:
+            assert sorted(f.name for f in store.floors()) == [f"p{k}" for k in range(8)]
+            for k, _, vid in outcomes:
+                assert store.load(floor=f"p{k}").meta == {"seed": k} and store.verify(vid) is None
+            assert store.problems == []
 
 
 def test_parent_folders_are_created_on_first_write(tmp_path):
@@ -459,7 +665,10 @@ def test_a_failing_migration_changes_nothing(path, monkeypatch):
     make_schema1_store(path)
     broken = (*store_module.MIGRATIONS, ("CREATE TABLE extra (a)", "SELECT * FROM no_such_table"))
     monkeypatch.setattr(store_module, "MIGRATIONS", broken)
-    with pytest.raises(MapError, match="migrating the store to schema 3 failed.*left at schema 1"):
+    failing = len(broken)
+    with pytest.raises(
+        MapError, match=f"migrating the store to schema {failing} failed.*at schema 1"
+    ):
         MapStore(path)
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == 1
@@ -663,6 +872,202 @@ def test_a_damaged_file_gives_map_errors_not_crashes(tmp_path):
                 assert str(path) in str(exc), exc
             assert store.problems, f"damage {case} went unnoticed"  # by SQLite or a checksum
     assert outcomes["refused"] >= 10 and outcomes["opened with problems"] >= 10, outcomes
+
+
+def test_damaged_schema_text_is_a_corrupt_map(path):
+    """A byte of a table's name in sqlite_master broken: SQLite's "malformed database schema"
+    message quotes bytes that are not UTF-8; still a one-line CorruptMap, not a crash."""
+    with MapStore(path) as store:
+        store.save(small_document(1))
+    data = bytearray(path.read_bytes())
+    at = data.index(b"tablefloorsfloors") + len(b"table")  # the record of table floors
+    data[at] = 0xBB
+    path.write_bytes(bytes(data))
+    for readonly in (True, False):
+        with pytest.raises(CorruptMap) as caught:
+            MapStore(path, readonly=readonly)
+        message = str(caught.value)
+        assert message.startswith(f"{path}: the map store is damaged (malformed database schema")
+
+
+def test_text_that_is_not_utf8_is_reported_and_the_rest_stays_usable(path):
+    with MapStore(path) as store:
+        v1 = store.save(small_document(1)).id
+        v2 = store.save(small_document(2)).id
+        up = store.save(small_document(3), floor="upstairs").id
+        store.save(small_document(4), floor="cellar")
+        store.remember_obstacle("default", 1.0, 1.0)
+        kept = store.remember_obstacle("default", 2.0, 2.0)
+    raw = sqlite3.connect(path, isolation_level=None)
+    raw.execute("UPDATE floors SET name = CAST(X'7570ff' AS TEXT) WHERE name = 'upstairs'")
+    raw.execute("UPDATE versions SET note = CAST(X'c328' AS TEXT) WHERE id = ?", (v2,))
+    raw.execute(
+        "UPDATE versions SET floor = CAST(X'63656c6c6172ff' AS TEXT) WHERE floor = 'cellar'"
+    )
+    raw.execute("UPDATE obstacles SET source = CAST(X'ff' AS TEXT) WHERE id = 1")
+    raw.close()
+    for readonly in (True, False):
+        with MapStore(path, readonly=readonly) as store:
+            problems = "\n".join(store.problems)
+            assert "the name of floor 'up\ufffd' is damaged (stored bytes b'up\\xff'" in problems
+            assert f"version {v2} of floor 'default' is corrupt: checksum mismatch" in problems
+            assert "the current version of floor 'cellar' is damaged" in problems
+            assert "remembered obstacle 1 of floor 'default' is corrupt" in problems
+            assert [f.name for f in store.floors()] == ["default", "cellar"]
+            served = store.load()
+            assert served.meta == {"seed": 1}  # v2 is corrupt: v1 is served
+            assert [o.meta["memory_id"] for o in served.obstacles] == [kept.meta["memory_id"]]
+            assert store.load(up).meta == {"seed": 3}  # its own row is intact
+            with pytest.raises(CorruptMap, match=f"version {v2} of floor 'default' is corrupt"):
+                store.load(v2)
+            with pytest.raises(CorruptMap, match="floor 'cellar' has no intact version"):
+                store.load(floor="cellar")
+            assert len(store.check(full=True)) >= 4
+            assert store.load(v1).meta == {"seed": 1}
+
+
+def test_the_current_version_record_is_checked(path):
+    """floors.current is damaged into another floor's version, a missing one, NULL or text:
+    reported, and the newest intact version of the floor is served."""
+    with MapStore(path) as store:
+        v1 = store.save(small_document(1)).id
+        v2 = store.save(small_document(2)).id
+        store.set_current("default", v1)
+        up = store.save(small_document(3), floor="upstairs").id
+    raw = sqlite3.connect(path, isolation_level=None)
+    for value, why in (
+        (up, f"version {up} is recorded, which belongs to floor 'upstairs'"),
+        (999, "version 999 is recorded, which is missing"),
+        (None, "none is recorded but it has versions"),
+        ("abc", "'abc' is recorded, which is not a version id"),
+    ):
+        raw.execute("UPDATE floors SET current = ? WHERE name = 'default'", (value,))
+        for readonly in (True, False):
+            with MapStore(path, readonly=readonly) as store:
+                assert store.problems == [
+                    f"the current version of floor 'default' is damaged ({why})"
+                ]
+                assert store.load().meta == {"seed": 2}
+                assert store.resolve("default") == v2
+                assert [(f.name, f.current) for f in store.floors()] == [
+                    ("default", v2),
+                    ("upstairs", up),
+                ]
+                assert f"serving version {v2}, the newest intact version" in store.problems[-1]
+                assert store.load(floor="upstairs").meta == {"seed": 3}
+    with MapStore(path) as store:  # a save repairs the record, even without make_current
+        v4 = store.save(small_document(4), make_current=False)
+        assert v4.parent is None
+    with MapStore(path) as store:
+        assert store.problems == [] and store.load().meta == {"seed": 4}
+    raw.execute("UPDATE floors SET current = ? WHERE name = 'default'", (v1,))
+    with MapStore(path) as store:
+        assert store.problems == [] and store.load().meta == {"seed": 1}
+
+
+def test_a_flipped_byte_in_a_remembered_obstacle_is_caught(path):
+    """One byte of a remembered obstacle's y flipped in the file: reported, left out of load(),
+    never merged into; the other points are served."""
+    with MapStore(path) as store:
+        store.save(small_document(1))
+        bad = store.remember_obstacle("default", 1.25, -0.3573, stamp=100.0)
+        good = store.remember_obstacle("default", 2.5, 0.75, stamp=100.0)
+    data = bytearray(path.read_bytes())
+    at = data.index(struct.pack(">d", -0.3573))  # SQLite stores a REAL big-endian
+    data[at + 6] ^= 0x01
+    path.write_bytes(bytes(data))
+    for readonly in (True, False):
+        with MapStore(path, readonly=readonly) as store:
+            problem = f"remembered obstacle {bad.meta['memory_id']} of floor 'default' is corrupt"
+            assert len(store.problems) == 1 and store.problems[0].startswith(problem)
+            served = store.load().obstacles
+            assert [(o.x, o.y, o.meta) for o in served] == [(good.x, good.y, good.meta)]
+            assert store.obstacles("default") == served
+            if not readonly:
+                again = store.remember_obstacle("default", 1.25, -0.3573, stamp=200.0)
+                assert again.count == 1 and again.meta != bad.meta
+                assert len(store.obstacles("default")) == 2
+
+
+def build_fuzz_store(path: Path) -> tuple[dict[int, MapDocument], dict[int, tuple]]:
+    """Six versions on three floors (one with a non-ASCII name), pose graphs, obstacle memory.
+    Returns {version id: document}, {memory id: (x, y, source, count)}."""
+    docs, memory = {}, {}
+    floors = ("default", "upstairs", "Küche", "default", "upstairs", "default")
+    with MapStore(path) as store:
+        for seed, floor in enumerate(floors):
+            doc = small_document(seed, (60 + 10 * seed, 80))
+            noise = np.random.default_rng(seed).normal(size=doc.grid.shape).astype(np.float32)
+            doc.grid.log_odds[:] = noise  # stored raw: most bytes of the file are in use
+            graph = {"poses": np.full((5, 3), float(seed))}
+            docs[store.save(doc, floor=floor, pose_graph=graph).id] = doc
+        for k in range(6):
+            store.remember_obstacle(("default", "Küche")[k % 2], 0.5 * k, -0.25 * k - 0.125)
+        for floor in set(floors):
+            for o in store.obstacles(floor):
+                memory[o.meta["memory_id"]] = (o.x, o.y, o.source, o.count)
+    return docs, memory
+
+
+def test_random_byte_flips_in_the_file_only_give_map_errors(tmp_path):
+    """300 copies of a store file with 1-3 bytes flipped at random offsets (a third of them in
+    the header and the schema records of page 1): opening, listing, loading, checking and
+    saving either work or raise MapError naming the file; whatever loads is exactly what was
+    saved (the checksums hold)."""
+    good = tmp_path / "good.db"
+    docs, memory = build_fuzz_store(good)
+    data = good.read_bytes()
+    assert len(data) > 8 * store_module.PAGE_SIZE
+    schema = data.index(b"CREATE", 0, store_module.PAGE_SIZE) - 300  # records end page 1
+    page1 = [*range(100), *range(schema, store_module.PAGE_SIZE)]
+    by_seed = {doc.meta["seed"]: doc for doc in (*docs.values(), small_document(99))}
+    rng = random.Random(26)
+    outcomes = Counter()
+    for case in range(300):
+        damaged = bytearray(data)
+        for _ in range(rng.randint(1, 3)):
+            at = rng.choice(page1) if rng.random() < 0.33 else rng.randrange(len(data))
+            damaged[at] ^= rng.randrange(1, 256)
+        path = tmp_path / f"case{case}.db"
+        path.write_bytes(bytes(damaged))
+        readonly = case % 2 == 0
+        try:
+            store = MapStore(path, readonly=readonly)
+        except MapError as exc:
+            assert str(exc).startswith(f"{path}: "), exc
+            outcomes["refused"] += 1
+            continue
+        with store:
+            outcomes["opened"] += 1
+            calls = [(store.floors, ()), (store.check, (True,))]
+            if not readonly:
+                calls.append((store.save, (small_document(99), "default")))
+            for call, args in calls:
+                try:
+                    call(*args)
+                except MapError as exc:
+                    assert str(path) in str(exc), exc
+            for vid, doc in docs.items():
+                try:
+                    back = store.load(vid, memory=False)
+                except MapError:
+                    continue
+                assert_same_document(doc, back)
+                outcomes["versions loaded"] += 1
+            for floor in ("default", "upstairs", "Küche"):
+                try:
+                    back = store.load(floor=floor)
+                except MapError:
+                    continue
+                remembered = [o for o in back.obstacles if "memory_id" in o.meta]
+                for o in remembered:
+                    assert memory[o.meta["memory_id"]] == (o.x, o.y, o.source, o.count)
+                back.obstacles = [o for o in back.obstacles if o not in remembered]
+                assert_same_document(by_seed[back.meta["seed"]], back)
+            outcomes["damage found"] += bool(store.problems)
+        path.unlink()
+    print(dict(outcomes))
+    assert outcomes["refused"] >= 10 and outcomes["damage found"] >= 50, outcomes
 
 
 # ---- a writer killed at random moments
