@@ -7,12 +7,14 @@ import base64
 import json
 import math
 import struct
+import tracemalloc
 import zlib
 
 import numpy as np
 import pytest
 from valetudo_golden import assert_matches_valetudo
 
+from maps._codec import encode as encode_for_store
 from maps.errors import CorruptMap, MapNotFound
 from maps.formats import detect, dreame, load_map
 from maps.formats import parse as parse_any
@@ -429,7 +431,7 @@ BAD = [
     ("broken json", frame(LIVE, '{"tr": "S1,1",'), "byte 53: JSON part does not parse"),
     ("json array", frame(LIVE, "[1, 2]"), "JSON part is a list, not an object"),
     ("json nan", frame(LIVE, '{"tr": NaN}'), "JSON part does not parse"),
-    ("json too deep", frame(LIVE, "[" * 100000), "JSON part does not parse"),
+    ("json too deep", frame(LIVE, "[" * 100000), "byte 71: JSON part nests 100000 levels deep"),
     ("json whitespace", frame(LIVE, "  "), "JSON part does not parse"),
     ("path L first", frame(LIVE, {"tr": "L1,1S2,2"}), "tr: path moves (L) before any start"),
     ("path number", frame(LIVE, {"tr": "S1,1L" + "9" * 40 + ",1"}), "tr: path number"),
@@ -470,7 +472,7 @@ def test_bad_input_is_a_corrupt_map_naming_file_and_place(data, message):
 
 def test_a_bomb_is_refused_before_it_inflates():
     bomb = base64.urlsafe_b64encode(zlib.compress(GOOD[:27] + bytes(dreame.MAX_INFLATED + 10)))
-    with pytest.raises(CorruptMap, match="inflates past 64 MiB"):
+    with pytest.raises(CorruptMap, match=f"inflates past {dreame.MAX_INFLATED // 2**20} MiB"):
         dreame.parse(bomb, "bomb.bin")
 
 
@@ -482,6 +484,249 @@ def test_odd_but_valid_json_values():
     assert dreame._js_number(1e21) == "1e+21" and dreame._js_number(1e-7) == "1e-7"
     assert dreame._js_number(0.000001) == "0.000001" and dreame._js_number(128.0) == "128"
     assert dreame._parse_float(" 3.5e2x") == 350.0 and math.isnan(dreame._parse_float("x"))
+
+
+# --- nesting, sizes and bombs: what a small file may make us build ----------------------------
+
+PEAK_LIMIT = 200 * 2**20  # bytes traced by tracemalloc while one bomb is parsed
+
+
+def peak_of(parse, data: bytes):
+    """(document or the CorruptMap raised, peak bytes numpy and Python allocated meanwhile)."""
+    tracemalloc.start()
+    try:
+        try:
+            result = parse(data, "bomb.bin")
+        except CorruptMap as exc:
+            result = exc
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def deep(n: int, inner: str = "1") -> str:
+    return "[" * n + inner + "]" * n
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        '{"sa": [' + deep(700) + "]}",
+        '{"ai_obstacle": [[1, 2, ' + deep(700, "") + ", 0.5]]}",
+        '{"seg_inf": {"1": {"name": ' + deep(700, '"QQ"') + "}}}",
+        '{"seg_inf": {"1": {}}, "cleanareaorder": [{"1": ' + deep(700, "") + "}]}",
+        '{"ai_obstacle": [[1, 2, "3", 0.5, 0, ' + deep(900, "") + "]]}",
+    ],
+    ids=["sa", "obstacle class", "room name", "clean order", "obstacle image"],
+)
+def test_deep_json_is_a_corrupt_map_naming_depth_and_source(extra):
+    with pytest.raises(CorruptMap, match=r"^deep\.bin: decoded map, byte \d+: JSON part nests "):
+        dreame.parse(encode(frame(LIVE, extra)), "deep.bin")
+
+
+def test_json_depth_up_to_the_limit_parses_and_strings_do_not_count():
+    limit = dreame.MAX_JSON_DEPTH
+    ok = '{"x": ' + deep(limit - 1) + "}"  # the object itself is one level
+    assert dreame.parse(frame(LIVE, ok)).grid.shape == (3, 4)
+    with pytest.raises(CorruptMap, match=f"nests {limit + 1} levels deep, more than {limit}"):
+        dreame.parse(frame(LIVE, '{"x": ' + deep(limit) + "}"))
+    # Brackets inside strings, escaped quotes and backslashes do not nest anything.
+    text = json.dumps({"a": "[" * 99 + '\\"' + "{" * 99, "b": "\\", "tr": "S1,1"})
+    assert len(dreame.parse(frame(LIVE, text)).paths) == 1
+
+
+def naive_json_shape(text: bytes) -> tuple[int, int, int]:
+    """The slow twin of dreame._json_shape: a byte-by-byte state machine."""
+    depth = deepest = items = 0
+    deep_at, in_string, escaped = -1, False, False
+    for k, byte in enumerate(text):
+        char = chr(byte)
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped, items = True, items + 1
+            elif char == '"':
+                in_string = False
+            continue
+        if char == '"':
+            in_string = True
+        elif char in "[{":
+            depth, items = depth + 1, items + 1
+            if depth > dreame.MAX_JSON_DEPTH and deep_at < 0:
+                deep_at = k
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+        elif char in ",:":
+            items += 1
+    return deepest, deep_at, items
+
+
+@pytest.mark.parametrize(("step", "cases"), [(1, 60), (2, 100), (3, 100), (1 << 20, 300)])
+def test_json_shape_matches_its_slow_twin(monkeypatch, step, cases):
+    monkeypatch.setattr(dreame, "_SCAN_BYTES", step)  # runs of backslashes across steps
+    rng = np.random.default_rng(step)
+    pieces = ['"', "\\", "\\\\", '\\"', "[", "]", "{", "}", ",", ":", "a", "1", " "]
+    for _ in range(cases):
+        value: object = "".join(rng.choice(pieces, rng.integers(0, 12)))
+        for _ in range(rng.integers(0, 40)):
+            value = (
+                [value, {"k": "".join(rng.choice(pieces, 3))}] if rng.random() < 0.7 else [value]
+            )
+        text = json.dumps({"v": value}).encode()
+        assert dreame._json_shape(text) == naive_json_shape(text), text
+
+
+def test_json_part_size_and_item_count_are_bounded(monkeypatch):
+    many = '{"x": [' + ",".join(["[]"] * (dreame.MAX_JSON_ITEMS + 1)) + "]}"
+    with pytest.raises(CorruptMap, match=r"byte 39: JSON part holds 500,004 values, keys and esc"):
+        dreame.parse(frame(LIVE, many), "many.bin")
+    # At the limit: one object, two keys (colons), a comma and the escaped backslashes.
+    escapes = json.dumps({"x": "\\" * (dreame.MAX_JSON_ITEMS - 4), "tr": "S1,1"})
+    assert len(dreame.parse(frame(LIVE, escapes)).paths) == 1
+    with pytest.raises(CorruptMap, match="250,001 values, keys and escapes, more than 250,000"):
+        dreame.parse(frame(LIVE, escapes.replace("S1,1", "S1,1\\\\")))
+    monkeypatch.setattr(dreame, "MAX_JSON_BYTES", 100)
+    text = json.dumps({"tr": "S1,1" + "L1,1" * 30})
+    with pytest.raises(CorruptMap, match=f"byte 39: JSON part of {len(text)} bytes is larger"):
+        dreame.parse(frame(LIVE, text), "big.bin")
+
+
+def test_meta_keeps_only_scalars_from_the_vendor_json():
+    extra = (
+        '{"ai_obstacle": [[1, 2, "3", 0.5, 0, [[["img"]]]], [1, 2, "3", 0.5, 0, "/data/a.jpg"]],'
+        ' "seg_inf": {"5": {}, "7": {}}, "cleanareaorder": [{"5": [[[1]]]}, {"7": 1e400}]}'
+    )
+    doc = dreame.parse(frame(LIVE, extra))
+    assert "image" not in doc.obstacles[0].meta and doc.obstacles[1].meta["image"] == "/data/a.jpg"
+    assert "cleanOrder" not in doc.room_info[5].meta and "cleanOrder" not in doc.room_info[7].meta
+    for room in doc.room_info.values():
+        assert all(isinstance(v, str | bool | int | float) for v in room.meta.values())
+    encode_for_store(doc, None)  # what MapStore.save writes: must not recurse or fail
+
+
+def test_js_str_is_javascripts_string_of_any_nesting():
+    assert dreame._js_str([1, [2, [3, None]], []]) == "1,2,3,,"
+    assert dreame._js_str([None, [None], "a", True, 1.5, {}]) == ",,a,true,1.5,[object Object]"
+    assert dreame._js_str([[[]]]) == "" and dreame._js_str(None) == "null"
+    nested: list = ["x"]
+    for _ in range(100_000):
+        nested = [nested]
+    assert dreame._js_str(nested) == "x"  # no recursion
+
+
+def naive_paths(trace: str) -> list[np.ndarray]:
+    """The slow twin of dreame._paths: one regex match and Python list per point."""
+    paths: list[list[tuple[int, int]]] = []
+    x = y = 0
+    for match in dreame.PATH_TOKEN.finditer(trace):
+        op, dx, dy = match.groups()
+        if len(dx) > 11 or len(dy) > 11:
+            raise CorruptMap(f"path number at character {match.start()} is too long")
+        if op == "L":
+            if not paths:
+                raise CorruptMap("path moves (L) before any start (S, M or W)")
+            x, y = x + int(dx), y + int(dy)
+        else:
+            x, y = int(dx), int(dy)
+            paths.append([])
+        if abs(x) > dreame.MAX_MM or abs(y) > dreame.MAX_MM:
+            raise CorruptMap(f"path leaves the map at character {match.start()}")
+        paths[-1].append((x, y))
+    return [np.array(p, np.float64) for p in paths]
+
+
+PIECES = ["S", "M", "W", "L", "-", ",", "0", "7", "12", "99999999", "123456789012", "x", "é"]
+PIECES += [" ", "L5,5", "S1,1", "L-3,-4", "L999999999,0", "M-99999999999,1", "L" + "9" * 40 + ","]
+
+
+@pytest.mark.parametrize(("step", "cases"), [(7, 300), (1 << 18, 3000)])
+def test_path_parser_matches_its_slow_twin(monkeypatch, step, cases):
+    monkeypatch.setattr(dreame, "_PATH_STEP", step)  # small: tokens across step boundaries
+    rng = np.random.default_rng(step)
+    part = dreame._Part("t.bin", "decoded map")
+    for _ in range(cases):
+        trace = "".join(rng.choice(PIECES, rng.integers(0, 30)))
+        trace = ("S1,2" if rng.random() < 0.5 else "") + trace
+        try:
+            expected, expected_error = naive_paths(trace), None
+        except CorruptMap as exc:
+            expected, expected_error = None, str(exc)
+        try:
+            (got, dropped), error = dreame._paths(trace, part), None
+        except CorruptMap as exc:
+            got, error = None, str(exc).removeprefix("t.bin: decoded map, JSON part, tr: ")
+        assert error == expected_error, trace
+        if expected is not None:
+            assert dropped == 0 and len(got) == len(expected), trace
+            for a, b in zip(got, expected, strict=True):
+                np.testing.assert_array_equal(a, b)
+
+
+def test_long_paths_keep_the_first_points_and_count_the_rest(monkeypatch):
+    monkeypatch.setattr(dreame, "MAX_PATH_POINTS", 5)
+    extra = {"tr": "S0,0L1,0L1,0M9,9L1,1L1,1L1,1", "l2r": 1}
+    doc = dreame.parse(frame(LIVE, extra, robot=(30, 40, 0)))
+    assert [len(p.xy) for p in doc.paths] == [3, 2]  # no robot point: the path was cut
+    np.testing.assert_allclose(doc.paths[1].xy, [[0.009, 0.009], [0.01, 0.01]])
+    assert doc.meta["path_points_dropped"] == 2
+    # Points left out are not checked (this one would leave the map).
+    assert dreame.parse(frame(LIVE, {"tr": "S0,0" * 5 + "L9999999999,0"})).paths
+    monkeypatch.setattr(dreame, "MAX_PATH_POINTS", 100)
+    monkeypatch.setattr(dreame, "MAX_PATHS", 2)
+    doc = dreame.parse(frame(LIVE, {"tr": "S0,0L1,1M5,5S7,7L1,1"}))
+    assert [len(p.xy) for p in doc.paths] == [2, 1] and doc.meta["path_points_dropped"] == 2
+    assert "path_points_dropped" not in dreame.parse(frame(LIVE, {"tr": "S0,0"})).meta
+
+
+def bomb(width: int, height: int, pixel_mm: int = 50, extra: bytes = b"", fill: bytes = b"\0"):
+    """A frame as the robot uploads it, whatever its size: header, cells, JSON."""
+    head = struct.pack("<hhb11h", 1, 1, 73, 0, 0, 0, 0, 0, 0, pixel_mm, width, height, -50, -50)
+    return encode(head + fill * (width * height) + extra)
+
+
+def test_huge_raster_is_refused_and_memory_stays_small():
+    data = bomb(8000, 8000, 5, fill=b"\x05")  # 83 kB of text, 64 MB of cells
+    error, peak = peak_of(dreame.parse, data)
+    assert isinstance(error, CorruptMap) and str(error).startswith("bomb.bin: ")
+    assert peak < PEAK_LIMIT
+    at_limit = frame(np.zeros((1, 1), np.uint8), width=2049, height=2048, pixel_mm=5)
+    with pytest.raises(CorruptMap, match="byte 19: 2049 x 2048 cells is more than any map holds"):
+        dreame.parse(at_limit + bytes(2049 * 2048))
+    doc, peak = peak_of(dreame.parse, bomb(2048, 2048, 5, fill=b"\x05"))
+    assert doc.grid.shape == (2048, 2048) and peak < PEAK_LIMIT
+
+
+def test_huge_path_string_is_refused_and_memory_stays_small():
+    data = bomb(10, 10, extra=b'{"tr":"M0,0' + b"L1,1" * 15_000_000 + b'"}')  # 78 kB
+    error, peak = peak_of(dreame.parse, data)
+    assert isinstance(error, CorruptMap) and "bomb.bin" in str(error)
+    assert peak < PEAK_LIMIT
+
+
+@pytest.mark.parametrize(
+    ("token", "kept", "dropped"),
+    [(b"L1,1", [2_000_000], 1_000_001), (b"S1,1", [1] * 10_000, 2_990_001)],
+    ids=["points", "polylines"],
+)
+def test_long_path_string_is_cut_and_memory_stays_small(token, kept, dropped):
+    data = bomb(10, 10, extra=b'{"tr":"M0,0' + token * 3_000_000 + b'"}')  # 16 kB
+    doc, peak = peak_of(dreame.parse, data)
+    assert [len(p.xy) for p in doc.paths] == kept
+    assert doc.meta["path_points_dropped"] == dropped
+    assert peak < PEAK_LIMIT
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [b'{"x":[' + b"[]," * 5_000_000 + b"[]]}", b'{"x":"' + b'\\"' * 7_000_000 + b'"}'],
+    ids=["values", "escapes"],
+)
+def test_json_with_millions_of_items_is_refused_and_memory_stays_small(extra):
+    error, peak = peak_of(dreame.parse, bomb(10, 10, extra=extra))  # 20 kB
+    assert isinstance(error, CorruptMap) and "values, keys and escapes, more than" in str(error)
+    assert peak < PEAK_LIMIT
 
 
 # --- the real fixtures ---------------------------------------------------------------------

@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import math
 import struct
+import tracemalloc
 import zlib
 
 import numpy as np
@@ -331,6 +332,82 @@ def test_digest_mismatch_is_reported_not_fatal():
     data[-1] ^= 0xFF
     doc = roborock.parse(bytes(data), "tiny.rrmap")
     assert doc.meta["digest_ok"] is False
+
+
+# --- what a small file may make us build ----------------------------------------------------
+
+PEAK_LIMIT = 200 * 2**20  # bytes traced by tracemalloc while one bomb is parsed
+
+
+def peak_of(data: bytes):
+    """(document or the CorruptMap raised, peak bytes numpy and Python allocated meanwhile)."""
+    tracemalloc.start()
+    try:
+        try:
+            result = roborock.parse(data, "bomb.rrmap")
+        except CorruptMap as exc:
+            result = exc
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def path_block(btype: int, points: int, tail: tuple[int, ...] = ()) -> bytes:
+    """A path block of `points` x, y pairs: zeros, then the pairs in `tail`."""
+    data = bytes(4 * (points - len(tail) // 2)) + u16(*tail)
+    return block(btype, struct.pack("<II", points, 0), data)
+
+
+def test_path_of_15_million_points_is_refused_and_memory_stays_small():
+    data = gzip.compress(rrmap(image(CELLS, TOP, LEFT), path_block(3, 15_000_000)), 9)  # 58 kB
+    error, peak = peak_of(data)
+    assert isinstance(error, CorruptMap) and "bomb.rrmap: gzip inflates past 32 MiB" in str(error)
+    assert peak < PEAK_LIMIT
+
+
+def test_long_paths_keep_the_first_points_and_memory_stays_small():
+    blocks = (image(CELLS, TOP, LEFT), path_block(3, 3_000_000), path_block(5, 3))
+    doc, peak = peak_of(gzip.compress(rrmap(*blocks), 9))  # 12 kB
+    assert [(p.kind, len(p.xy)) for p in doc.paths] == [("path", 2_000_000)]
+    assert doc.meta["path_points_dropped"] == 1_000_003
+    assert peak < PEAK_LIMIT
+
+
+def test_cut_path_keeps_both_blocks_in_order_and_the_heading_of_its_true_end(monkeypatch):
+    monkeypatch.setattr(roborock, "MAX_PATH_POINTS", 4)
+    robot = block(8, data=struct.pack("<II", 25600, 25700))  # no firmware angle
+    path = path_block(3, 3, (25000, 25000, 25600, 25500, 25600, 25700))  # ends going up
+    predicted = path_block(5, 2, (25600, 25700, 25700, 25700))
+    doc = roborock.parse(synthetic(robot=robot, path=path, predicted=predicted))
+    assert [(p.kind, len(p.xy)) for p in doc.paths] == [("path", 3), ("predicted_path", 1)]
+    assert doc.meta["path_points_dropped"] == 1
+    monkeypatch.setattr(roborock, "MAX_PATH_POINTS", 1)
+    doc = roborock.parse(synthetic(robot=robot, path=path, predicted=predicted))
+    assert [len(p.xy) for p in doc.paths] == [1] and doc.meta["path_points_dropped"] == 4
+    assert doc.meta["robot_angle_source"] == "path"
+    assert doc.robot.theta == pytest.approx(math.pi / 2)  # from the last two points stored
+
+
+@pytest.mark.parametrize(
+    ("btype", "size", "name"),
+    [
+        (15, 8, "obstacles"),
+        (9, 16, "no_go_areas"),
+        (10, 8, "virtual_walls"),
+        (6, 8, "cleaned_zones"),
+    ],
+)
+def test_millions_of_entries_are_refused_and_memory_stays_small(btype, size, name):
+    count = 2_000_000
+    data = gzip.compress(
+        rrmap(image(CELLS, TOP, LEFT), count_block(btype, count, bytes(size * count)))
+    )
+    error, peak = peak_of(data)
+    assert isinstance(error, CorruptMap), error
+    assert f"{name} block counts 2,000,000 entries, more than 10,000" in str(error)
+    assert peak < PEAK_LIMIT
+    ok = count_block(btype, roborock.MAX_ENTRIES, bytes(size * roborock.MAX_ENTRIES))
+    roborock.parse(rrmap(image(CELLS, TOP, LEFT), ok))
 
 
 # --- the real files ------------------------------------------------------------------------

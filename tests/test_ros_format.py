@@ -7,6 +7,7 @@ import pytest
 from maps import CorruptMap, MapNotFound, OccupancyGrid, Pose, Scan
 from maps.formats import load_map, ros
 from maps.model import FREE, OCCUPIED, UNKNOWN, MapDocument
+from maps.render import draw_document
 
 
 def test_ros_map_round_trip(tmp_path):
@@ -286,7 +287,14 @@ GOOD = {
         ({"image": "missing.pgm"}, "image", "does not exist"),
         ({"image": "''"}, "image", "empty"),
         ({"resolution": "abc"}, "resolution", "not a number"),
-        ({"resolution": "-0.05"}, "resolution", "> 0"),
+        ({"resolution": "-0.05"}, "resolution", r"\[0.0001, 100\] m per cell, got -0.05"),
+        ({"resolution": "0"}, "resolution", r"\[0.0001, 100\]"),
+        ({"resolution": "1e300"}, "resolution", r"\[0.0001, 100\] m per cell, got 1e\+300"),
+        ({"resolution": "1e-320"}, "resolution", r"\[0.0001, 100\] m per cell, got 1e-320"),
+        ({"resolution": "100.5"}, "resolution", r"\[0.0001, 100\]"),
+        ({"origin": "[1.0e7, 0.0, 0.0]"}, "origin", "x 10000000.0 m is farther than 1e\\+06 m"),
+        ({"origin": "[0.0, -1e300, 0.0]"}, "origin", "y -1e\\+300 m is farther than"),
+        ({"origin": "[0.0, .inf, 0.0]"}, "origin", "finite"),
         ({"resolution": ".nan"}, "resolution", "finite"),
         ({"origin": "[0.0, 0.0, 0.0, 1.0]"}, "origin", "x, y, yaw"),
         ({"origin": "[0.0, zero, 0.0]"}, "origin", "not a number"),
@@ -306,6 +314,21 @@ def test_bad_yaml_values_name_file_and_key(tmp_path, change, key, message):
     path.write_text("".join(f"{k}: {v}\n" for k, v in fields.items() if v is not None))
     with pytest.raises(CorruptMap, match=f"bad.yaml.*('{key}'.*{message}|{message} '{key}')"):
         ros.load(path)
+
+
+@pytest.mark.parametrize(
+    ("resolution", "origin"), [("0.0001", "[-1e6, 1e6, 0.0]"), ("100", "[0.5, -2.0, 3.0]")]
+)
+def test_resolution_and_origin_at_the_bounds_load_and_summarise(tmp_path, resolution, origin):
+    (tmp_path / "m.pgm").write_bytes(b"P5\n2 1\n255\n\x00\xfe")
+    path = tmp_path / "edge.yaml"
+    fields = {**GOOD, "resolution": resolution, "origin": origin}
+    path.write_text("".join(f"{k}: {v}\n" for k, v in fields.items()))
+    doc = ros.load(path)
+    assert doc.grid.resolution == float(resolution)
+    summary = doc.summary()
+    assert summary["free_m2"] == summary["occupied_m2"] == round(float(resolution) ** 2, 4)
+    assert draw_document(doc).image.shape[:2] >= doc.grid.shape
 
 
 @pytest.mark.parametrize(

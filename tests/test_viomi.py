@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+import tracemalloc
 import zlib
 from pathlib import Path
 
@@ -357,6 +358,82 @@ def test_random_mutations_give_a_map_or_corrupt_map():
             viomi.parse(zlib.compress(bytes(data)), "fuzz.bin")
         except CorruptMap as exc:
             assert "fuzz.bin" in str(exc)
+
+
+# ---------------------------------------------------------- what a small file may make us build
+
+PEAK_LIMIT = 200 * 2**20  # bytes traced by tracemalloc while one bomb is parsed
+
+
+def peak_of(data: bytes):
+    """(document or the CorruptMap raised, peak bytes numpy and Python allocated meanwhile)."""
+    tracemalloc.start()
+    try:
+        try:
+            result = viomi.parse(data, "bomb.bin")
+        except CorruptMap as exc:
+            result = exc
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def with_path(count: int, tail=(), map_id: int = MAP_ID) -> bytes:
+    """A map whose path holds `count` points: (0.5, 0.25), then the points of `tail`."""
+    body = build(small_image(), map_id=map_id, path=[(0.0, 0.0)], inflated=True)
+    path_at = 48 + 40 + 30 * 40  # status, image, then the path (the last section)
+    points = (bytes([1]) + _f(0.5, 0.25)) * (count - len(tail))
+    points += b"".join(bytes([1]) + _f(x, y) for x, y in tail)
+    head = struct.pack("<I", map_id) + struct.pack("<II", 0, count)
+    return zlib.compress(body[:path_at] + head + points, 9)
+
+
+@pytest.mark.parametrize("side", [8000, 2049])
+def test_huge_image_is_refused_and_memory_stays_small(side):
+    error, peak = peak_of(build(np.ones((side, side), np.uint8)))  # 62 kB for 8000 x 8000
+    assert isinstance(error, CorruptMap) and str(error).startswith("bomb.bin: ")
+    assert peak < PEAK_LIMIT
+    if side == 2049:
+        assert "2049 x 2049 pixels is more than any map holds" in str(error)
+    doc, peak = peak_of(build(np.ones((2048, 2048), np.uint8), bounds=(-50, -50, 52.4, 52.4)))
+    assert doc.grid.shape == (2048, 2048) and peak < PEAK_LIMIT
+
+
+def test_long_path_keeps_the_first_points_and_memory_stays_small():
+    doc, peak = peak_of(with_path(3_000_000))  # 53 kB
+    assert [len(p.xy) for p in doc.paths] == [2_000_000]
+    assert doc.meta["path_points_dropped"] == 1_000_000
+    assert peak < PEAK_LIMIT
+
+
+def test_cut_path_of_a_temporary_map_puts_the_robot_at_its_true_end(monkeypatch):
+    monkeypatch.setattr(viomi, "MAX_PATH_POINTS", 2)
+    doc = viomi.parse(with_path(5, tail=[(1.0, 1.0), (1.0, 2.0)], map_id=0))
+    assert len(doc.paths[0].xy) == 2 and doc.meta["path_points_dropped"] == 3
+    assert (doc.robot.x, doc.robot.y, doc.robot.theta) == pytest.approx((1.0, 2.0, math.pi / 2))
+    bad_end = with_path(5, tail=[(1.0, NAN)], map_id=0)
+    corrupt(bad_end, "path point 4 is")  # the points read for the robot are checked too
+
+
+def test_millions_of_entries_are_refused_and_memory_stays_small():
+    body = build(small_image(), inflated=True)
+    flags = struct.unpack_from("<H", body)[0] | 0x0010  # add a restrictions section at the end
+    count = 300_000
+    entries = struct.pack("<I", MAP_ID) + struct.pack("<II", 0, count) + bytes(92 * count)
+    error, peak = peak_of(zlib.compress(struct.pack("<H", flags) + body[2:] + entries, 9))
+    assert isinstance(error, CorruptMap)
+    assert "restrictions section: 300,000 entries, more than 10,000" in str(error)
+    assert peak < PEAK_LIMIT
+
+
+def test_resolution_and_bounds_from_the_file_are_bounded():
+    for resolution in (1e30, 1e-30, 0.004, 1.5):
+        corrupt(small_map(resolution=resolution), "offset", "resolution")
+    for bounds in ((-3.0e30, -0.75, 1.0, 0.75), (-1.0, -0.75, 1.0, 2.0e5)):
+        corrupt(small_map(bounds=bounds), "offset", "image bound")
+    doc = viomi.parse(small_map(resolution=1.0, bounds=(-1.0e5, -1.0e5, 1.0e5, 1.0e5)))
+    assert all(abs(v) <= 1.0e5 + 40 for v in doc.grid.origin)
+    assert doc.summary()["width"] == doc.grid.shape[1]
 
 
 # ------------------------------------------------------------------------------- real files

@@ -32,6 +32,18 @@ size or dimensions, pixels past the end, JSON that does not parse, and JSON valu
 would turn into NaN or fail on. Values Valetudo ignores (a `pointinfo` list, a `vw.rect` that is
 not a list) are ignored. Not imported: carpets, thresholds, ramps and curtains (counted in
 `meta["not_imported"]`); delta (P) frames.
+
+Bounds on what a small file can make us build (a few kB of zlib inflate to megabytes): a blob
+inflating past MAX_INFLATED (24 MiB), a raster, or the live and saved rasters merged, of more than
+MAX_CELLS (2048 x 2048) cells, a JSON part larger than MAX_JSON_BYTES (16 MiB), nested deeper
+than MAX_JSON_DEPTH (32) or holding more than MAX_JSON_ITEMS (250 000) values, keys and escape
+sequences are CorruptMap, checked before anything is built from them. A path string of more
+than MAX_PATH_POINTS (2 million) points or MAX_PATHS (10 000) polylines keeps its points up to
+the first one past either limit (in file order); the others are counted in
+`meta["path_points_dropped"]`, and the path then does not end at the robot (`l2r`). Vendor
+values kept in `meta` (`Room.meta["cleanOrder"]`, `Obstacle.meta["image"]`) are kept only when
+they are a string, a bool, an int or a finite float: a list or an object there is dropped, so
+that nothing nested reaches the store.
 """
 
 from __future__ import annotations
@@ -73,9 +85,18 @@ FRAME_I, FRAME_P = 73, 80  # "I" full frame, "P" delta frame
 UNKNOWN_XY = 0x7FFF  # header x = y = 32767: position not known
 HALF = 32768  # vendor mm -> Valetudo: (mm + 32768) / 10 cm
 CANVAS_CM = 6554  # Valetudo's Dreame canvas: round(65535 / 10) cm square
-MAX_INFLATED = 64 * 2**20  # bytes; a real decoded frame is well under 1 MB
 PIXEL_MM = (5, 1000)  # sane cell sizes (real maps: 50 mm)
 MAX_MM = 1e9  # |coordinate| beyond this (1000 km) is damage
+# What a few kilobytes of zlib may make us build. Real frames: a few hundred cells a side, a JSON
+# part of a few kB nested 4 deep with well under a thousand values, paths of thousands of points
+# in a handful of polylines.
+MAX_CELLS = 2048 * 2048  # cells of one raster, and of the live and saved rasters merged
+MAX_JSON_BYTES = 16 * 2**20  # the JSON part (a path string of 2 M points fits)
+MAX_JSON_DEPTH = 32  # nested lists / objects
+MAX_JSON_ITEMS = 250_000  # values, keys and escapes (openers, commas, colons, backslashes)
+MAX_PATH_POINTS = 2_000_000  # path points kept per frame; the rest are counted, not read
+MAX_PATHS = 10_000  # polylines kept per frame (each S, M or W starts one)
+MAX_INFLATED = 24 * 2**20  # bytes: a frame of MAX_CELLS cells and MAX_JSON_BYTES of JSON fits
 FLOOR, WALL = 64, 65  # cell codes beside room ids 1..63
 FRAME = VendorFrame("dreame", unit=0.001, origin=(0.0, 0.0))
 B64_ALPHABET = re.compile(rb"[A-Za-z0-9+/_-]*={0,2}")
@@ -201,6 +222,7 @@ class _Frame:
     walls: list[np.ndarray] = field(default_factory=list)  # (2, 2) mm
     zones: list[np.ndarray] = field(default_factory=list)
     paths: list[np.ndarray] = field(default_factory=list)  # (N, 2) mm
+    path_points_dropped: int = 0  # points of `tr` past MAX_PATH_POINTS or MAX_PATHS
     go_to: tuple[float, float] | None = None  # mm
     obstacles: list[Obstacle] = field(default_factory=list)
 
@@ -330,6 +352,10 @@ def _frame(buf: bytes, part: _Part, saved: bool) -> _Frame | None:
     for at, name, value in ((19, "width", width), (21, "height", height)):
         if not 0 <= value <= limit:
             raise part.fail(at, f"{name} {value} cells is not in 0..{limit}")
+    if width * height > MAX_CELLS:
+        raise part.fail(
+            19, f"{width} x {height} cells is more than any map holds ({MAX_CELLS:,} at most)"
+        )
     end = HEADER.size + width * height
     if end > len(buf):
         raise part.fail(
@@ -369,8 +395,25 @@ def _frame(buf: bytes, part: _Part, saved: bool) -> _Frame | None:
 
 
 def _json_part(buf: bytes, at: int, part: _Part) -> dict:
+    """The JSON object after the cells at byte `at`, its size, depth and values bounded first."""
     if at == len(buf):
         return {}
+    size = len(buf) - at
+    if size > MAX_JSON_BYTES:
+        raise part.fail(
+            at, f"JSON part of {size:,} bytes is larger than {MAX_JSON_BYTES // 2**20} MiB"
+        )
+    depth, deep_at, items = _json_shape(memoryview(buf)[at:])
+    if depth > MAX_JSON_DEPTH:
+        raise part.fail(
+            at + deep_at,
+            f"JSON part nests {depth} levels deep, more than {MAX_JSON_DEPTH}",
+        )
+    if items > MAX_JSON_ITEMS:
+        raise part.fail(
+            at,
+            f"JSON part holds {items:,} values, keys and escapes, more than {MAX_JSON_ITEMS:,}",
+        )
     text = buf[at:].decode("utf-8", "replace")
     try:
         extra = json.loads(text, parse_constant=_no_constant)
@@ -387,6 +430,49 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
+_SCAN_BYTES = 1 << 20  # JSON text scanned per numpy step
+
+
+def _json_shape(raw) -> tuple[int, int, int]:
+    """(deepest nesting, offset where it first passes MAX_JSON_DEPTH, items) of JSON text,
+    found on the bytes without parsing: for valid JSON exact, and for any text a bound on what
+    `json.loads` builds before it stops. Items are what costs `json.loads` a Python object:
+    values and keys (counted by the openers `[ {`, commas and colons outside strings) and escape
+    sequences (a string with escapes is built from one piece per escape). Works in steps of
+    1 MiB with numpy, so memory stays small whatever the text.
+    """
+    arr = np.frombuffer(raw, np.uint8)
+    depth = deepest = items = 0
+    deep_at, in_string = -1, 0
+    run, escaping = 0, False  # the backslash run the last step ended in; its last one escapes
+    for start in range(0, len(arr), _SCAN_BYTES):
+        chunk = arr[start : start + _SCAN_BYTES]
+        # A backslash at an even place of its run escapes the byte after it.
+        slash = chunk == 0x5C
+        index = np.arange(len(chunk), dtype=np.int32)
+        plain_before = np.maximum.accumulate(np.where(slash, np.int32(-1 - run), index))
+        escapes = slash & ((index - plain_before) % 2 == 1)
+        escaped = np.empty_like(escapes)
+        escaped[0], escaped[1:] = escaping, escapes[:-1]
+        run = int(index[-1] - plain_before[-1]) if slash[-1] else 0
+        escaping = bool(escapes[-1])
+        items += int(np.count_nonzero(escapes))
+
+        quotes = (chunk == 0x22) & ~escaped
+        outside = ((np.cumsum(quotes, dtype=np.int32) + in_string) & 1) == 0
+        in_string = (in_string + int(np.count_nonzero(quotes))) & 1
+        opens = outside & ((chunk == 0x5B) | (chunk == 0x7B))
+        closes = outside & ((chunk == 0x5D) | (chunk == 0x7D))
+        level = np.cumsum(opens.astype(np.int32) - closes, dtype=np.int32) + depth
+        top = int(level.max())
+        if top > MAX_JSON_DEPTH and deep_at < 0:
+            deep_at = start + int(np.argmax(level > MAX_JSON_DEPTH))
+        deepest, depth = max(deepest, top), int(level[-1])
+        separators = outside & ((chunk == 0x2C) | (chunk == 0x3A))
+        items += int(np.count_nonzero(opens)) + int(np.count_nonzero(separators))
+    return deepest, deep_at, items
+
+
 # --- JSON values as JavaScript sees them ---------------------------------------------------
 
 
@@ -400,7 +486,38 @@ def _truthy(value) -> bool:
 
 
 def _js_str(value) -> str:
-    """String(value) as JavaScript writes it for JSON values."""
+    """String(value) as JavaScript writes it for JSON values.
+
+    A list is joined with commas, nested lists flattened the same way and null items empty
+    (Array.prototype.join); walked with a stack, so any nesting is safe.
+    """
+    if not isinstance(value, list):
+        return _js_scalar_str(value)
+    out: list[str] = []
+    stack = [iter(value)]
+    first = [True]  # per open list: no item written yet
+    while stack:
+        item = next(stack[-1], _END)
+        if item is _END:
+            stack.pop()
+            first.pop()
+            continue
+        if not first[-1]:
+            out.append(",")
+        first[-1] = False
+        if isinstance(item, list):
+            stack.append(iter(item))
+            first.append(True)
+        elif item is not None:
+            out.append(_js_scalar_str(item))
+    return "".join(out)
+
+
+_END = object()
+
+
+def _js_scalar_str(value) -> str:
+    """String(value) for a JSON value that is not a list."""
     if isinstance(value, str):
         return value
     if value is None:
@@ -409,9 +526,14 @@ def _js_str(value) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return _js_number(value)
-    if isinstance(value, list):
-        return ",".join("" if v is None else _js_str(v) for v in value)
     return "[object Object]"
+
+
+def _scalar(value) -> str | bool | int | float | None:
+    """`value` when it may go into `meta` (a string, bool, int or finite float), else None."""
+    if isinstance(value, str | bool | int) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    return None
 
 
 def _js_number(value: float) -> str:
@@ -472,7 +594,10 @@ def _numbers(value, count: int, part: _Part, key: str) -> list[float]:
 
 
 def _short(value) -> str:
-    text = json.dumps(value)
+    try:
+        text = json.dumps(value)
+    except (RecursionError, ValueError):  # not reached: the JSON part's depth is bounded
+        text = type(value).__name__
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -513,7 +638,7 @@ def _read_json(frame: _Frame, part: _Part) -> None:
         frame.zones += [_rect(a, part, f"da2.areas[{k}]") for k, a in enumerate(da2["areas"])]
 
     if _truthy(extra.get("tr")):
-        frame.paths = _paths(extra["tr"], part)
+        frame.paths, frame.path_points_dropped = _paths(extra["tr"], part)
     info = extra.get("pointinfo")
     if isinstance(info, dict) and isinstance(info.get("tpoint"), list) and len(info["tpoint"]) == 1:
         x, y = _numbers(info["tpoint"][0], 2, part, "pointinfo.tpoint[0]")
@@ -544,7 +669,7 @@ def _read_rooms(frame: _Frame, part: _Part) -> None:
             frame.names[key] = _b64_text(_js_str(entry["name"]))
         if isinstance(order, list):
             found = next((e for e in order if isinstance(e, dict) and key in e), None)
-            if found is not None:
+            if found is not None and _scalar(found[key]) is not None:
                 frame.clean_order[key] = found[key]
         if "material" in entry:
             code = entry["material"]
@@ -562,27 +687,122 @@ def _rect(value, part: _Part, key: str) -> np.ndarray:
     return np.array([(xa, yb), (xb, yb), (xb, ya), (xa, ya)])
 
 
-def _paths(trace, part: _Part) -> list[np.ndarray]:
-    """The `tr` path string -> one (N, 2) mm polyline per start (S, M or W) operator."""
+_PATH_OPS = np.frombuffer(b"SMWL", np.uint8)
+_NUMBER_START = np.frombuffer(b"-0123456789", np.uint8)
+_LOOK = 12  # digits read per path number: one past the 11 characters a number may have
+_PATH_STEP = 1 << 18  # characters of a path string searched per numpy step
+
+
+def _paths(trace, part: _Part) -> tuple[list[np.ndarray], int]:
+    """The `tr` path string -> one (N, 2) mm polyline per start (S, M or W) operator, and the
+    number of points left out past MAX_PATH_POINTS points or MAX_PATHS polylines.
+
+    The points are what PATH_TOKEN.finditer finds (text between them is skipped), found and
+    read with numpy, a step of the string at a time: no Python object per point. Only the kept
+    points are checked (numbers of at most 11 characters, a start first, inside MAX_MM).
+    """
     if not isinstance(trace, str):
         raise part.bad_json("tr", f"path is {_short(trace)}, not a string")
-    paths: list[list[tuple[int, int]]] = []
-    x = y = 0
-    for match in PATH_TOKEN.finditer(trace):
-        op, dx, dy = match.groups()
-        if len(dx) > 11 or len(dy) > 11:
-            raise part.bad_json("tr", f"path number at character {match.start()} is too long")
-        if op == "L":
-            if not paths:
-                raise part.bad_json("tr", "path moves (L) before any start (S, M or W)")
-            x, y = x + int(dx), y + int(dy)
-        else:
-            x, y = int(dx), int(dy)
-            paths.append([])
-        if abs(x) > MAX_MM or abs(y) > MAX_MM:
-            raise part.bad_json("tr", f"path leaves the map at character {match.start()}")
-        paths[-1].append((x, y))
-    return [np.array(p, np.float64) for p in paths]
+    n = len(trace)
+    # One byte per character (others become "?"), so byte offsets are character offsets; zero
+    # bytes after the end let every number be read _LOOK digits far.
+    raw = trace.encode("ascii", "replace") + bytes(2 * _LOOK + 4)
+    text = np.frombuffer(raw, np.uint8)
+    found: list[tuple[np.ndarray, ...]] = []
+    kept = total = polylines = 0
+    full = False  # a limit was reached: no token after it is kept
+    for start in range(0, n, _PATH_STEP):
+        step = text[start : min(n, start + _PATH_STEP)]
+        at = start + np.flatnonzero(np.isin(step, _PATH_OPS))
+        at = at[np.isin(text[at + 1], _NUMBER_START)]
+        pos, x, y, too_long = _path_tokens(text, raw, at)
+        total += len(pos)
+        if full or not len(pos):
+            continue
+        begun = polylines + np.cumsum(text[pos] != ord("L"))  # polylines up to each token
+        take = min(len(pos), MAX_PATH_POINTS - kept, int(np.searchsorted(begun, MAX_PATHS + 1)))
+        full = take < len(pos)
+        if take:
+            found.append((pos[:take], x[:take], y[:take], too_long[:take]))
+            kept, polylines = kept + take, int(begun[take - 1])
+    if not found:
+        return [], 0
+    pos, x, y, too_long = (np.concatenate(arrays) for arrays in zip(*found, strict=True))
+    del found
+    is_start = text[pos] != ord("L")
+    bad = np.flatnonzero(too_long)
+    first_bad = int(bad[0]) if len(bad) else len(pos)
+    if first_bad == 0:
+        raise part.bad_json("tr", f"path number at character {pos[0]} is too long")
+    if not is_start[0]:
+        raise part.bad_json("tr", "path moves (L) before any start (S, M or W)")
+
+    # A start sets the position, a move adds to it: cumulative sums, restarted at each start.
+    xy = np.stack([x, y], 1)
+    del x, y
+    starts = np.flatnonzero(is_start)
+    at_start = xy[starts]
+    np.cumsum(xy, axis=0, out=xy)
+    base = xy[starts] - at_start  # sum of everything before each start
+    xy -= np.repeat(base, np.diff(np.append(starts, len(xy))), axis=0)
+    outside = np.flatnonzero(np.abs(xy).max(axis=1) > MAX_MM)
+    if len(outside) and outside[0] < first_bad:
+        raise part.bad_json("tr", f"path leaves the map at character {pos[outside[0]]}")
+    if first_bad < len(pos):
+        raise part.bad_json("tr", f"path number at character {pos[first_bad]} is too long")
+    return np.split(xy.astype(np.float64), starts[1:]), total - kept
+
+
+def _path_number(text: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`-?[0-9]+` at each offset of `at`: (value, characters with the sign, digits) as int64
+    arrays; the digits are counted up to _LOOK (0: no number there)."""
+    negative = text[at] == ord("-")
+    first = at + negative
+    value = np.zeros(len(at), np.int64)
+    digits = np.zeros(len(at), np.int64)
+    running = np.ones(len(at), bool)
+    for k in range(_LOOK):
+        code = text[first + k].astype(np.int64) - ord("0")
+        running &= (code >= 0) & (code <= 9)
+        value = np.where(running, value * 10 + code, value)
+        digits += running
+    return np.where(negative, -value, value), digits + negative, digits
+
+
+def _path_tokens(text: np.ndarray, raw: bytes, at: np.ndarray):
+    """The path tokens starting at the operator offsets `at` (ascending) of `text` (the bytes
+    of `raw`): their offsets, x and y (int64), and whether a number is longer than 11
+    characters."""
+    x, x_chars, x_digits = _path_number(text, at + 1)
+    comma = at + 1 + x_chars
+    runs_on = x_digits >= _LOOK  # a first number longer than read: find where its digits end
+    if runs_on.any():
+        digits_at = at + 1 + x_chars - x_digits
+        comma[runs_on] = _digit_run_ends(text, raw, digits_at[runs_on])
+    y, y_chars, y_digits = _path_number(text, comma + 1)
+    token = (x_digits > 0) & (text[comma] == ord(",")) & (y_digits > 0)
+    too_long = token & ((x_chars > 11) | (y_chars > 11))
+    keep = np.flatnonzero(token)
+    return at[keep], x[keep], y[keep], too_long[keep]
+
+
+_NON_DIGIT = re.compile(rb"[^0-9]")
+
+
+def _digit_run_ends(text: np.ndarray, raw: bytes, starts: np.ndarray) -> np.ndarray:
+    """The offset of the first non-digit at or after each offset of `starts` (ascending).
+
+    Searched within starts[0] .. starts[-1]; runs still going there are one and the same run,
+    whose end one regex search finds (`raw` ends in non-digits)."""
+    lo, hi = int(starts[0]), int(starts[-1]) + 1
+    window = text[lo:hi]
+    others = lo + np.flatnonzero((window < ord("0")) | (window > ord("9")))
+    k = np.searchsorted(others, starts)
+    past = k == len(others)
+    ends = np.where(past, 0, others[np.minimum(k, len(others) - 1)] if len(others) else 0)
+    if past.any():
+        ends[past] = _NON_DIGIT.search(raw, hi).start()
+    return ends
 
 
 def _obstacle(entry, part: _Part, k: int) -> Obstacle | None:
@@ -602,7 +822,7 @@ def _obstacle(entry, part: _Part, k: int) -> Obstacle | None:
         "vendor_class": _js_str(cls),
         "confidence": conf,
     }
-    if len(entry) > 5:
+    if len(entry) > 5 and _scalar(entry[5]) is not None:
         meta["image"] = entry[5]
     wx, wy = FRAME.to_world((x, y)).tolist()
     label = f"{name} ({int(js_round(conf * 100))}%)"
@@ -653,7 +873,7 @@ def _union(live: _Frame, saved: _Frame | None, part: _Part) -> tuple[int, int, i
     if width <= 0 or height <= 0:
         raise part.fail(23, "the whole image lies outside the vendor frame")
     described = sum(f.codes.size for f in frames)
-    if width * height > 4 * described + 65536:
+    if width * height > min(4 * described + 65536, MAX_CELLS):
         raise part.fail(
             23, f"live and saved map lie far apart ({width} x {height} cells to hold both)"
         )
@@ -782,7 +1002,16 @@ def parse(data: bytes, source: str = "<bytes>") -> MapDocument:
             meta["angles_deg"][kind] = position[2]
 
     paths = [MapPath("path", FRAME.to_world(p)) for p in live.paths]
-    if paths and live.extra.get("l2r") == 1 and _is_number(live.extra["l2r"]):
+    if live.path_points_dropped:
+        meta["path_points_dropped"] = live.path_points_dropped
+        log.warning(
+            "%s: path longer than %d points or %d polylines; its last %d points are left out",
+            source,
+            MAX_PATH_POINTS,
+            MAX_PATHS,
+            live.path_points_dropped,
+        )
+    elif paths and live.extra.get("l2r") == 1 and _is_number(live.extra["l2r"]):
         end = FRAME.to_world(live.header[3:5])[None]  # the robot, even when unknown
         paths[-1] = MapPath("path", np.concatenate([paths[-1].xy, end]))
     restrictions = Restrictions(

@@ -24,6 +24,12 @@ obstacles, 17 carpet, 18 mop path, 19-23, 25-34) are skipped and listed by name 
 `meta["skipped_blocks"]`; types nobody has documented are skipped and counted in
 `meta["unknown_blocks"]` (their ids in `meta["unknown_block_types"]`).
 
+Bounds on what a small gzip can make us build: more than MAX_INFLATED (32 MiB) inflated, or a
+zone, wall, area or obstacle block counting more than MAX_ENTRIES (10 000) entries is CorruptMap
+(the image is at most 1024 x 1024 cells by the format). The path blocks keep MAX_PATH_POINTS
+(2 million) points together, block 3 first; the points left out are counted in
+`meta["path_points_dropped"]` (the robot heading still comes from the last two points stored).
+
 World frame: `VendorFrame("roborock", 0.001, (25600, 25600))`, so world metres are
 (mm - 25600) / 1000: the centre of the vendor grid is our origin, near where the dock usually is.
 `valetudo_view` draws a document on the canvas Valetudo uses for Roborock robots, so that
@@ -61,7 +67,10 @@ log = logging.getLogger(__name__)
 
 GZIP_MAGIC = b"\x1f\x8b"
 MAGIC = b"rr"
-MAX_INFLATED = 64 * 2**20  # bytes; a real RRMap is a few MB at most (two 1024x1024 rasters)
+MAX_INFLATED = 32 * 2**20  # bytes; a real RRMap is a few MB at most (two 1024x1024 rasters)
+# What a small file may make us build (the image is at most 1024 x 1024 cells by the format).
+MAX_PATH_POINTS = 2_000_000  # points kept of the path blocks together; the rest are counted
+MAX_ENTRIES = 10_000  # zones, walls, areas or obstacles in one block (real maps: dozens)
 FILE_HEADER = struct.Struct("<2sHIHHII")  # magic, header len, data len, major, minor, index, seq
 BLOCK_HEADER = struct.Struct("<HHI")  # type, header length, data length
 
@@ -296,19 +305,32 @@ def _image(block: _Block, rd: _Reader) -> tuple[np.ndarray, np.ndarray | None, i
     return states, rooms, top, left, gen3
 
 
-def _path(block: _Block) -> np.ndarray:
-    """(N, 2) int64 mm: the x, y u16 pairs of a path block."""
-    n = len(block.data) // 4  # the data rules the count (the header's count is not needed)
-    return np.frombuffer(block.data[: n * 4], "<u2").reshape(n, 2).astype(np.int64)
+def _path(block: _Block, first: int = 0, limit: int = MAX_PATH_POINTS) -> tuple[np.ndarray, int]:
+    """((N, 2) uint16 mm: up to `limit` x, y pairs of a path block from pair `first`, the number
+    of pairs the block holds). The data rules the count (the header's count is not needed)."""
+    total = len(block.data) // 4
+    first = max(0, min(first, total))
+    n = min(total - first, limit)
+    pairs = np.frombuffer(block.data[first * 4 : (first + n) * 4], "<u2").reshape(n, 2)
+    return pairs, total
 
 
 def _structures(block: _Block, rd: _Reader, ncoords: int) -> list[np.ndarray]:
     """Zones, walls or areas: `count` (header) records of `ncoords` u16; list of (k, 2) mm."""
     count = rd.head_u32(block, 8, "the structure count")
+    _check_count(block, rd, count)
     size = ncoords * 2
     rd.need(block, count * size, f"{count} records of {size} bytes")
     flat = np.frombuffer(block.data[: count * size], "<u2").astype(np.int64)
     return list(flat.reshape(count, ncoords // 2, 2))
+
+
+def _check_count(block: _Block, rd: _Reader, count: int) -> None:
+    if count > MAX_ENTRIES:
+        raise rd.fail(
+            block.offset + 8,
+            f"{_name(block.type)} block counts {count:,} entries, more than {MAX_ENTRIES:,}",
+        )
 
 
 def _segment_ids(block: _Block, rd: _Reader) -> set[int]:
@@ -322,6 +344,7 @@ def _obstacles(block: _Block, rd: _Reader) -> list[Obstacle]:
     count = rd.head_u32(block, 8, "the obstacle count")
     if count == 0:
         return []
+    _check_count(block, rd, count)
     size, rest = divmod(len(block.data), count)
     if size < 8 or rest:
         raise rd.fail(
@@ -400,13 +423,16 @@ def parse(data: bytes, source: str = "<bytes>") -> MapDocument:
     origin = tuple(FRAME.to_world((left * PIXEL_MM, top * PIXEL_MM)).tolist())
 
     room_info = _room_info(rooms, blocks, rd) if rooms is not None else {}
+    # Paths keep MAX_PATH_POINTS points of both blocks together, block 3 first.
     paths: list[MapPath] = []
-    path_mm = _path(blocks[3]) if 3 in blocks else None
+    budget, dropped = MAX_PATH_POINTS, 0
     for btype, kind in ((3, "path"), (5, "predicted_path")):
         if btype in blocks:
-            mm = path_mm if btype == 3 else _path(blocks[btype])
+            mm, total = _path(blocks[btype], limit=budget)
+            budget, dropped = budget - len(mm), dropped + total - len(mm)
             if len(mm):
                 paths.append(MapPath(kind, FRAME.to_world(mm)))
+    path_end = _path(blocks[3], first=len(blocks[3].data) // 4 - 2)[0] if 3 in blocks else None
 
     meta = {
         "vendor": "roborock",
@@ -421,6 +447,14 @@ def parse(data: bytes, source: str = "<bytes>") -> MapDocument:
     }
     if header["trailing_bytes"]:
         meta["trailing_bytes"] = header["trailing_bytes"]
+    if dropped:
+        meta["path_points_dropped"] = dropped
+        log.warning(
+            "%s: paths hold more than %d points; the last %d are left out",
+            source,
+            MAX_PATH_POINTS,
+            dropped,
+        )
 
     dock = robot = None
     if 1 in blocks:
@@ -430,8 +464,8 @@ def parse(data: bytes, source: str = "<bytes>") -> MapDocument:
         x, y, angle = _position(blocks[8], rd)
         if angle is not None:
             theta, meta["robot_angle_source"] = math.radians(angle), "firmware"
-        elif path_mm is not None and len(path_mm) >= 2:
-            theta, meta["robot_angle_source"] = _path_heading(path_mm), "path"
+        elif path_end is not None and len(path_end) >= 2:
+            theta, meta["robot_angle_source"] = _path_heading(path_end), "path"
         else:
             theta, meta["robot_angle_source"] = 0.0, "none"
         robot = _pose(x, y, theta)

@@ -58,6 +58,8 @@ TRINARY_OCCUPIED, TRINARY_FREE, TRINARY_UNKNOWN = 0, 254, 205  # map_saver's gre
 MAX_YAML_BYTES = 1 << 20  # a map YAML is a few hundred bytes
 MAX_IMAGE_BYTES = 256 << 20
 MAX_PIXELS = 1 << 26  # 67 M cells: 410 m x 410 m at 5 cm
+RESOLUTION_RANGE = (1e-4, 100.0)  # m per cell accepted (0.1 mm .. 100 m)
+MAX_ORIGIN = 1e6  # m: |origin x|, |origin y| beyond this (1000 km) is damage
 P_MIN, P_MAX = 1e-3, 1.0 - 1e-3  # probabilities of graded cells (log-odds +-6.9)
 _MARGIN = 1e-6  # keeps a graded probability off our thresholds (float32 noise is ~1e-8)
 
@@ -551,7 +553,9 @@ def load(yaml_path: str | Path) -> MapDocument:
     map_server requires negate, occupied_thresh, free_thresh and a 3-item origin; we read files
     without them too (negate 0, thresholds 0.65 / 0.196, yaw 0). Raises MapNotFound for a
     missing YAML and CorruptMap naming the file and the key or line for a broken YAML, a missing
-    or unreadable image, bad numbers, thresholds outside [0, 1] or free_thresh > occupied_thresh.
+    or unreadable image, bad numbers, a resolution outside RESOLUTION_RANGE (1e-4 .. 100 m per
+    cell), an origin x or y farther than MAX_ORIGIN (1e6 m), thresholds outside [0, 1] or
+    free_thresh > occupied_thresh.
     """
     yaml_path = Path(yaml_path)
     fields = _Fields(read_yaml(yaml_path), yaml_path)
@@ -559,11 +563,20 @@ def load(yaml_path: str | Path) -> MapDocument:
     if not image_name.strip():
         raise CorruptMap(f"{fields.where('image')} is empty")
     resolution = fields.number("resolution")
-    if not resolution > 0:
-        raise CorruptMap(f"{fields.where('resolution')} must be > 0 m, got {resolution}")
+    low, high = RESOLUTION_RANGE
+    if not low <= resolution <= high:
+        raise CorruptMap(
+            f"{fields.where('resolution')} must lie in [{low:g}, {high:g}] m per cell, "
+            f"got {resolution!r}"
+        )
     origin = fields.numbers("origin")
     if len(origin) not in (2, 3):
         raise CorruptMap(f"{fields.where('origin')} must be [x, y, yaw], got {len(origin)} items")
+    for axis, value in zip("xy", origin[:2], strict=False):
+        if not abs(value) <= MAX_ORIGIN:
+            raise CorruptMap(
+                f"{fields.where('origin')}: {axis} {value!r} m is farther than {MAX_ORIGIN:g} m"
+            )
     yaw = origin[2] if len(origin) == 3 else 0.0
     mode = fields.scalar("mode", "trinary").lower()
     if mode not in MODES:

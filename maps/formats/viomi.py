@@ -37,6 +37,14 @@ is read (Valetudo skips that section); an image with no known pixel and a room c
 256 raise CorruptMap (Valetudo returns no map / loops on); NaN and infinite floats are
 refused. The robot's heading is the reported one (Valetudo's view shows the heading of the
 last path step instead, and so does `valetudo_view`).
+
+Bounds on what a small file can make us build: more than MAX_INFLATED (32 MiB) inflated, an
+image of more than MAX_CELLS (2048 x 2048) pixels, or more than MAX_ENTRIES (10 000) restrictions
+or zones in a section is CorruptMap. A path of more than MAX_PATH_POINTS (2 million) points keeps
+the first ones and counts the others in `meta["path_points_dropped"]` (a temporary map's robot
+still stands at the last point stored; `valetudo_view` takes its heading from the kept path).
+Resolution (0.005..1 m per pixel) and image bounds (|v| <= 1e5 m) are checked, so the grid's
+origin is finite and within about 1e5 m.
 """
 
 from __future__ import annotations
@@ -62,7 +70,11 @@ from maps.model import (
     VendorFrame,
 )
 
-MAX_INFLATED = 64 * 2**20  # bytes; an 800x800 map inflates to ~640 kB
+MAX_INFLATED = 32 * 2**20  # bytes; an 800x800 map inflates to ~640 kB
+# What a small file may make us build (real maps: 800 x 800 pixels, paths of thousands of points).
+MAX_CELLS = 2048 * 2048  # image pixels
+MAX_PATH_POINTS = 2_000_000  # path points kept; the rest are counted, not read
+MAX_ENTRIES = 10_000  # restrictions or zones in one section (real maps: a few)
 MAX_COORD = 1.0e5  # m; any position farther from the map origin is corruption
 RESOLUTION_RANGE = (0.005, 1.0)  # m per pixel accepted (every file seen: 0.05)
 UNKNOWN_POSITION = 1100.0  # firmware marker for "no such point" (charger, robot, go-to)
@@ -243,6 +255,10 @@ def _image(sec: _Section) -> dict:
         raise sec.fail(12, f"{height} x {width} pixels announced, {pixels} bytes follow")
     if height == 0 or width == 0:
         raise sec.fail(12, f"empty image ({height} x {width})")
+    if pixels > MAX_CELLS:
+        raise sec.fail(
+            12, f"{height} x {width} pixels is more than any map holds ({MAX_CELLS:,} at most)"
+        )
     for k, name in enumerate(names[:4]):
         if not (math.isfinite(header[name]) and abs(header[name]) <= MAX_COORD):
             raise sec.fail(20 + 4 * k, f"image bound {name} is {header[name]!r} m")
@@ -253,26 +269,40 @@ def _image(sec: _Section) -> dict:
     return dict(header, pixels=image.reshape(height, width), width=width, height=height)
 
 
-def _check_coords(sec: _Section, xy: np.ndarray, first: int, step: int, what: str) -> None:
+def _check_coords(
+    sec: _Section, xy: np.ndarray, first: int, step: int, what: str, index0: int = 0
+) -> None:
     """Raise on the first (x, y) row of `xy` that is not finite or lies past MAX_COORD;
-    row k was read at section offset first + k * step."""
+    row k (item index0 + k) was read at section offset first + k * step."""
     ok = np.isfinite(xy) & (np.abs(xy) <= MAX_COORD)
     bad = ~ok.all(axis=tuple(range(1, xy.ndim)))
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
-        raise sec.fail(first + step * k, f"{what} {k} is {xy[k].tolist()} m")
+        raise sec.fail(first + step * k, f"{what} {index0 + k} is {xy[k].tolist()} m")
 
 
-def _path(sec: _Section) -> np.ndarray:
-    """(N, 2) float64 path points, metres (exact float32 values)."""
+_PATH_POINT = np.dtype([("mode", "u1"), ("x", "<f4"), ("y", "<f4")])
+
+
+def _path(sec: _Section) -> tuple[np.ndarray, np.ndarray, int]:
+    """((N, 2) float64 path points in metres (exact float32 values), the last two points of
+    the whole path (fewer for a shorter one), the number of points past MAX_PATH_POINTS)."""
     count = sec.u32(8, "point count")
     sec.need(12, 9 * count, f"{count} path points")
-    points = np.frombuffer(
-        sec.buf, np.dtype([("mode", "u1"), ("x", "<f4"), ("y", "<f4")]), count, sec.start + 12
-    )
+    kept = min(count, MAX_PATH_POINTS)
+    xy = _path_points(sec, 0, kept)
+    end = xy[-2:] if kept == count else _path_points(sec, max(count - 2, 0), min(count, 2))
+    return xy, end, count - kept
+
+
+def _path_points(sec: _Section, first: int, n: int) -> np.ndarray:
+    """(n, 2) float64 path points `first` .. first + n - 1, checked."""
+    at = 12 + 9 * first
+    points = np.frombuffer(sec.buf, _PATH_POINT, n, sec.start + at)
+    xy = np.empty((n, 2), np.float64)
     with np.errstate(invalid="ignore"):  # a signalling NaN warns on the cast
-        xy = np.stack([points["x"], points["y"]], 1).astype(np.float64)
-    _check_coords(sec, xy, 12, 9, "path point")
+        xy[:, 0], xy[:, 1] = points["x"], points["y"]
+    _check_coords(sec, xy, at, 9, "path point", first)
     return xy
 
 
@@ -290,6 +320,8 @@ def _structures(sec: _Section, walls_allowed: bool) -> tuple[list[np.ndarray], l
     count = sec.u32(8, "entry count")
     if not count:
         return [], []
+    if count > MAX_ENTRIES:
+        raise sec.fail(8, f"{count:,} entries, more than {MAX_ENTRIES:,}")
     # the last entry's 48 trailing bytes may be missing (Valetudo never reads them)
     sec.need(12, ENTRY_BYTES * (count - 1) + 44, f"{count} entries")
     raw = np.ndarray((count, 4, 2), "<f4", sec.buf, sec.start + 24, (ENTRY_BYTES, 8, 4))
@@ -391,7 +423,9 @@ def parse(data: bytes, source: str = "<bytes>") -> MapDocument:
     image = _image(sec)
     states, resolution, origin, rooms, active = _cells(image, temporary, source)
 
-    path = _path(sec) if (sec := section(PATH)) is not None else np.zeros((0, 2))
+    path, path_end, dropped = np.zeros((0, 2)), np.zeros((0, 2)), 0
+    if (sec := section(PATH)) is not None:
+        path, path_end, dropped = _path(sec)
     charger = _pose(sec, 4) if (sec := section(CHARGER)) is not None else None
     robot = _pose(sec, 9) if (sec := section(ROBOT)) is not None else None
     restrictions = Restrictions()
@@ -418,9 +452,9 @@ def parse(data: bytes, source: str = "<bytes>") -> MapDocument:
     if robot is not None:
         robot_pose = Pose(*robot)
         vendor_angles["robot_position"] = [robot_pose.theta, robot[2]]
-    elif temporary and len(path):
-        dx, dy = (path[-1] - path[-2]) if len(path) >= 2 else (0.0, 0.0)
-        robot_pose = Pose(float(path[-1, 0]), float(path[-1, 1]), math.atan2(dy, dx))
+    elif temporary and len(path_end):
+        dx, dy = (path_end[-1] - path_end[-2]) if len(path_end) >= 2 else (0.0, 0.0)
+        robot_pose = Pose(float(path_end[-1, 0]), float(path_end[-1, 1]), math.atan2(dy, dx))
         vendor_angles["robot_position"] = [robot_pose.theta, None]
 
     room_ids = set() if rooms is None else set(np.unique(rooms).tolist()) - {0}
@@ -433,6 +467,8 @@ def parse(data: bytes, source: str = "<bytes>") -> MapDocument:
         "viomi_image": {k: image[k] for k in ("width", "height", "min_x", "min_y", "resolution")},
         "vendor_angles": vendor_angles,
     }
+    if dropped:
+        meta["path_points_dropped"] = dropped
     return MapDocument.from_cells(
         states,
         resolution,
