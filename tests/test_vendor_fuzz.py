@@ -19,8 +19,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from maps._codec import encode
 from maps.errors import CorruptMap
 from maps.formats import parse
+from maps.formats.valetudo import export
 from maps.model import MapDocument
 
 EXAMPLES = int(os.environ.get("VACNAV_FUZZ_EXAMPLES", "10000"))
@@ -121,6 +123,12 @@ def test_mutated_vendor_files_give_a_map_or_corrupt_map(case):
             return
     assert isinstance(doc, MapDocument)
     assert doc.grid.log_odds.size <= 64 * 2**20  # never more than the file could describe
+    # what survived parsing must also survive what users do next with it
+    summary = doc.summary()
+    assert summary["free_m2"] >= 0 and summary["width"] == doc.grid.shape[1]
+    assert sum(len(p.xy) for p in doc.paths) <= 4_000_000
+    export(doc)
+    encode(doc, None)
 
 
 def test_every_fixture_parses_unmutated():
