@@ -386,3 +386,245 @@ def refine_pose(values, frame, points, start, prior, w2, iterations):
     out[:3] = x
     out[3] = mean
     return out
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _bin_better(s, k0, k1, k2, k3, k4, t_s, t_k0, t_k1, t_k2, t_k3, t_k4):
+    """True when candidate (s, key) ranks before (t_s, t_key): larger sum, then smaller key."""
+    if s != t_s:
+        return s > t_s
+    return (k0, k1, k2, k3, k4) < (t_k0, t_k1, t_k2, t_k3, t_k4)
+
+
+@njit(cache=True, nogil=True)
+def branch_and_bound_top_bins(
+    levels, width, flat, bounds, allowed, min_sum, slack, k, bin_a, bin_y, bin_x
+):
+    """The best candidate of each of the `k` best bins of the window, by exact branch and bound.
+
+    Same search space and arguments as `branch_and_bound`, whose single best answer this
+    generalises, with a mask of the offsets allowed: `allowed` (D, ny * nx) uint8, level k
+    nonzero at [(iy - ylo) * nx + (ix - xlo)] when some offset of the block [iy, iy + 2^k) x
+    [ix, ix + 2^k) is allowed (`block_max_levels` of the level-0 mask with pad 0), ny and nx the
+    window's rows and columns. Only allowed candidates count; a node whose block holds none is
+    pruned. The candidates (a, iy, ix) are grouped into bins (a // bin_a, (iy - ylo) // bin_y,
+    (ix - xlo) // bin_x); the answer is, for the `k` bins whose best candidates rank first, that
+    best candidate. Candidates rank by larger sum, then smaller key (|a - c|, |iy| + |ix|, a > c,
+    iy, ix) with c = (A - 1) // 2, as in `branch_and_bound`; only sums >= max(`min_sum`, best sum
+    - `slack`) count (`slack` >= 0, a huge value for none). A node is pruned when its bound is
+    below that floor (the best so far less slack) or cannot beat the k-th bin held so far: the
+    best and the bins only get better as the search goes on, so the answer is exactly the
+    exhaustive one (ties included).
+
+    Returns (out, n_found, n_scored): out (k, 4) int64 rows (a, iy, ix, sum) in rank order, of
+    which the first n_found are filled (fewer than k bins may reach min_sum); n_scored counts
+    the candidates scored on any level.
+    """
+    depth = levels.shape[0]
+    na = flat.shape[0]
+    centre = (na - 1) // 2
+    ylo, yhi, xlo, xhi = bounds[0], bounds[1], bounds[2], bounds[3]
+    top_level = depth - 1
+    step = 1 << top_level
+    nry = (yhi - ylo) // step + 1
+    nrx = (xhi - xlo) // step + 1
+    n_roots = na * nry * nrx
+    cap = n_roots + 4 * depth + 8
+    st_a = np.empty(cap, dtype=np.int64)
+    st_y = np.empty(cap, dtype=np.int64)
+    st_x = np.empty(cap, dtype=np.int64)
+    st_k = np.empty(cap, dtype=np.int64)
+    st_b = np.empty(cap, dtype=np.int64)
+
+    vmax = np.int64(levels[top_level].max())
+    root_b = np.empty(n_roots, dtype=np.int64)
+    coarse = levels[top_level]
+    r = 0
+    nx = xhi - xlo + 1
+    top_allowed = allowed[top_level]
+    for a in range(na):
+        for ty in range(nry):
+            for tx in range(nrx):
+                if top_allowed[ty * step * nx + tx * step] == 0:
+                    root_b[r] = -1
+                else:
+                    offset = (ylo + ty * step) * width + xlo + tx * step
+                    root_b[r] = _level_sum(coarse, flat, a, offset, min_sum, vmax)
+                r += 1
+    n_scored = n_roots
+    order = np.argsort(root_b, kind="mergesort")
+    top = 0
+    per_a = nry * nrx
+    for q in range(n_roots):
+        r = order[q]
+        if root_b[r] < 0:
+            continue
+        a = r // per_a
+        rem = r - a * per_a
+        st_a[top] = a
+        st_y[top] = ylo + (rem // nrx) * step
+        st_x[top] = xlo + (rem % nrx) * step
+        st_k[top] = top_level
+        st_b[top] = root_b[r]
+        top += 1
+
+    big = np.int64(1) << 62
+    kk = max(k, 1)
+    # the bins held: best candidate (a, iy, ix), its sum and key, and the bin's id
+    h_a = np.zeros(kk, dtype=np.int64)
+    h_y = np.zeros(kk, dtype=np.int64)
+    h_x = np.zeros(kk, dtype=np.int64)
+    h_s = np.zeros(kk, dtype=np.int64)
+    h_key = np.zeros((kk, 5), dtype=np.int64)
+    h_bin = np.zeros((kk, 3), dtype=np.int64)
+    n_held = 0
+    worst = 0  # index of the held bin that ranks last
+    thr = np.int64(min_sum)  # the k-th bin's sum (min_sum until k bins are held) ...
+    thr_key = (big, big, big, big, big)  # ... and key: a candidate must rank before them
+    floor = np.int64(min_sum)  # and reach max(min_sum, best sum so far - slack)
+    best = np.int64(-1)
+    ch_y = np.empty(4, dtype=np.int64)
+    ch_x = np.empty(4, dtype=np.int64)
+    ch_b = np.empty(4, dtype=np.int64)
+    while top > 0:
+        top -= 1
+        a = st_a[top]
+        oy = st_y[top]
+        ox = st_x[top]
+        lv = st_k[top]
+        b = st_b[top]
+        if b < thr or b < floor or k <= 0:
+            continue
+        w = np.int64(1) << lv
+        da = a - centre
+        key = (
+            abs(da),
+            _gap(oy, oy + w - 1) + _gap(ox, ox + w - 1),
+            np.int64(1 if da > 0 else 0),
+            oy,
+            ox,
+        )  # a lower bound of the key of every candidate under this node
+        if b == thr and key >= thr_key:
+            continue
+        if lv == 0:
+            if b > best:
+                best = b
+                floor = max(floor, best - slack)
+            ba = a // bin_a
+            by = (oy - ylo) // bin_y
+            bx = (ox - xlo) // bin_x
+            slot = -1
+            for i in range(n_held):
+                if h_bin[i, 0] == ba and h_bin[i, 1] == by and h_bin[i, 2] == bx:
+                    slot = i
+                    break
+            if slot >= 0:
+                hk = h_key[slot]
+                if not _bin_better(
+                    b, key[0], key[1], key[2], key[3], key[4],
+                    h_s[slot], hk[0], hk[1], hk[2], hk[3], hk[4],
+                ):  # fmt: skip
+                    continue
+            elif n_held < kk:
+                slot = n_held
+                n_held += 1
+            else:
+                slot = worst  # b and key beat the worst bin (checked above)
+            h_a[slot] = a
+            h_y[slot] = oy
+            h_x[slot] = ox
+            h_s[slot] = b
+            h_key[slot, 0] = key[0]
+            h_key[slot, 1] = key[1]
+            h_key[slot, 2] = key[2]
+            h_key[slot, 3] = key[3]
+            h_key[slot, 4] = key[4]
+            h_bin[slot, 0] = ba
+            h_bin[slot, 1] = by
+            h_bin[slot, 2] = bx
+            if n_held == kk:
+                worst = 0
+                for i in range(1, n_held):
+                    wk = h_key[worst]
+                    ik = h_key[i]
+                    if _bin_better(
+                        h_s[worst], wk[0], wk[1], wk[2], wk[3], wk[4],
+                        h_s[i], ik[0], ik[1], ik[2], ik[3], ik[4],
+                    ):  # fmt: skip
+                        worst = i
+                wk = h_key[worst]
+                thr = h_s[worst]
+                thr_key = (wk[0], wk[1], wk[2], wk[3], wk[4])
+            continue
+        h = w >> 1
+        level = levels[lv - 1]
+        nc = 0
+        for cy in range(2):
+            y = oy + cy * h
+            if y > yhi:
+                continue
+            for cx in range(2):
+                x = ox + cx * h
+                if x > xhi or allowed[lv - 1][(y - ylo) * nx + x - xlo] == 0:
+                    continue
+                n_scored += 1
+                need = max(thr, floor)
+                b = _level_sum(level, flat, a, y * width + x, need, vmax)
+                if b < need:
+                    continue
+                ch_y[nc] = y
+                ch_x[nc] = x
+                ch_b[nc] = b
+                nc += 1
+        for i in range(1, nc):
+            j = i
+            while j > 0 and ch_b[j - 1] > ch_b[j]:
+                ch_b[j - 1], ch_b[j] = ch_b[j], ch_b[j - 1]
+                ch_y[j - 1], ch_y[j] = ch_y[j], ch_y[j - 1]
+                ch_x[j - 1], ch_x[j] = ch_x[j], ch_x[j - 1]
+                j -= 1
+        for i in range(nc):
+            st_a[top] = a
+            st_y[top] = ch_y[i]
+            st_x[top] = ch_x[i]
+            st_k[top] = lv - 1
+            st_b[top] = ch_b[i]
+            top += 1
+
+    # drop the bins that fell below the final floor, then rank the rest
+    m = 0
+    for i in range(n_held):
+        if h_s[i] >= floor:
+            h_a[m] = h_a[i]
+            h_y[m] = h_y[i]
+            h_x[m] = h_x[i]
+            h_s[m] = h_s[i]
+            h_key[m] = h_key[i]
+            m += 1
+    n_held = m
+    out = np.zeros((max(k, 0), 4), dtype=np.int64)
+    # rank the held bins (insertion sort on (sum desc, key asc); k is small)
+    idx = np.arange(n_held)
+    for i in range(1, n_held):
+        j = i
+        while j > 0:
+            p = idx[j - 1]
+            q = idx[j]
+            pk = h_key[p]
+            qk = h_key[q]
+            if _bin_better(
+                h_s[q], qk[0], qk[1], qk[2], qk[3], qk[4],
+                h_s[p], pk[0], pk[1], pk[2], pk[3], pk[4],
+            ):  # fmt: skip
+                idx[j - 1] = q
+                idx[j] = p
+                j -= 1
+            else:
+                break
+    for i in range(n_held):
+        s = idx[i]
+        out[i, 0] = h_a[s]
+        out[i, 1] = h_y[s]
+        out[i, 2] = h_x[s]
+        out[i, 3] = h_s[s]
+    return out, n_held, n_scored

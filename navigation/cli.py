@@ -11,6 +11,7 @@ import sys
 
 import click
 
+from navigation.cli_bench import bench_group
 from navigation.cli_common import results_dir, table, write_json
 from navigation.cli_maps import inspect, maps_group
 
@@ -30,6 +31,7 @@ def cli(ctx: click.Context, verbose: int) -> None:
 
 cli.add_command(maps_group)
 cli.add_command(inspect)
+cli.add_command(bench_group)
 
 
 def main() -> None:

@@ -202,3 +202,36 @@ def refine_pose(values, frame, points, start, prior, w2, iterations):
         if not improved or (max(abs(step[0]), abs(step[1])) < 1e-5 and abs(step[2]) < 1e-6):
             break
     return np.array([x[0], x[1], x[2], mean])
+
+
+def branch_and_bound_top_bins(
+    levels, width, flat, bounds, allowed, min_sum, slack, k, bin_a, bin_y, bin_x
+):
+    """Twin of navigation._kernels.branch_and_bound_top_bins without the bound: score every
+    allowed candidate (level 0 of `allowed`) on level 0, keep the best of each bin, drop the
+    bins below max(min_sum, best sum - slack), rank the rest. Returns ((k, 4) rows
+    (a, iy, ix, sum), n_found)."""
+    level = levels[0].reshape(-1, width)
+    cells = np.stack((flat // width, flat % width), axis=-1)
+    sums = window_scores(level, cells, bounds)
+    ylo, xlo = int(bounds[0]), int(bounds[2])
+    centre = (sums.shape[0] - 1) // 2
+    best = {}
+    for a in range(sums.shape[0]):
+        for y in range(sums.shape[1]):
+            for x in range(sums.shape[2]):
+                total = int(sums[a, y, x])
+                if total < min_sum or not allowed[0][y * sums.shape[2] + x]:
+                    continue
+                iy, ix = y + ylo, x + xlo
+                da = a - centre
+                rank = (-total, (abs(da), abs(iy) + abs(ix), int(da > 0), iy, ix))
+                b = (a // bin_a, y // bin_y, x // bin_x)
+                if b not in best or rank < best[b][0]:
+                    best[b] = (rank, (a, iy, ix, total))
+    top = max((row[3] for _, row in best.values()), default=0)
+    ranked = sorted(v for v in best.values() if v[1][3] >= top - slack)[: max(k, 0)]
+    out = np.zeros((max(k, 0), 4), dtype=np.int64)
+    for i, (_, row) in enumerate(ranked):
+        out[i] = row
+    return out, len(ranked)

@@ -1,0 +1,170 @@
+"""Kidnap trials in the simulator: drop the robot at random poses, relocalize, score the answers.
+
+The stored map is built from a map-source world (default: the trial world itself): its
+lidar-visible obstacles become occupied cells, its outside unknown, the rest (including the
+obstacles only the bumper finds) free, at the world's resolution (0.05 m for every PNG plan and
+the default home). With the plain plan as map source and its furnished variant as the trial
+world, the home has changed since the map was made. The robot starts at random poses at least
+`CLEARANCE` m from anything solid, with a random heading, then `navigation.localization.
+relocalize` drives it until it answers.
+
+A trial is right when the accepted pose is within 0.10 m and 3 deg of the truth, wrong when it
+is accepted outside that, refused when nothing is accepted. Times are the localizer's compute
+time to its decision (not the simulated driving time, not the per-map build). Everything is
+deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from firmware_bridge.simulated import SimulatedRobot
+from firmware_bridge.world import World
+from maps.geometry import Pose, wrap_angle
+from maps.grid import OccupancyGrid
+from maps.model import FREE, OCCUPIED, UNKNOWN, MapDocument
+from navigation.localization import Localizer, LocalizerConfig, Result, relocalize
+
+RIGHT_DISTANCE = 0.10  # m
+RIGHT_ANGLE = math.radians(3.0)  # rad
+CLEARANCE = 0.35  # m from the robot centre to anything solid at the drop
+
+
+def map_from_world(world: World) -> OccupancyGrid:
+    """The stored map of a world: walls occupied, outside unknown, everything else free."""
+    states = np.full(world.shape, FREE, np.int8)
+    states[world.outside] = UNKNOWN
+    states[world.walls] = OCCUPIED
+    return MapDocument.from_cells(states, world.resolution, world.origin).grid
+
+
+def drop_poses(world: World, n: int, seed: int, clearance: float = CLEARANCE) -> list[Pose]:
+    """n random poses on free floor at least `clearance` m from anything solid, random
+    headings; deterministic for a seed. Raises ValueError if the world has no such floor."""
+    solid = world.solid
+    dist = cv2.distanceTransform((~solid).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    # a cell centre's distance to the nearest solid cell's edge is about (d - 0.5) cells
+    ok = (dist - 0.5) * world.resolution >= clearance
+    rows, cols = np.nonzero(ok & world.free)
+    if rows.size == 0:
+        raise ValueError(f"world {world.name!r} has no floor {clearance} m from every obstacle")
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(rows.size, size=n)
+    jitter = rng.uniform(-0.5, 0.5, size=(n, 2))
+    headings = rng.uniform(-math.pi, math.pi, size=n)
+    ox, oy = world.origin
+    res = world.resolution
+    return [
+        Pose(
+            ox + (cols[k] + 0.5 + jitter[q, 0] * 0.9) * res,
+            oy + (rows[k] + 0.5 + jitter[q, 1] * 0.9) * res,
+            float(headings[q]),
+        )
+        for q, k in enumerate(picks.tolist())
+    ]
+
+
+def run_trials(
+    world: World,
+    map_from: World | OccupancyGrid | str | Path | None = None,
+    trials: int = 100,
+    seed: int = 0,
+    progress: Callable[[int, int, dict], None] | None = None,
+    config: LocalizerConfig | None = None,
+) -> dict:
+    """Kidnap `trials` simulated robots in `world` and relocalize each in the stored map.
+
+    `map_from`: the map source, a World, a floor-plan PNG path, or an OccupancyGrid used as it
+    is (default: `world` itself). `progress(done, trials, trial)` is called after every trial
+    with the trial's record. Returns {"trials", "right", "wrong", "refused", "median_ms",
+    "p99_ms", "median_scans"} plus "build_ms" (the per-map cache), "failures" (the wrong and
+    refused trials: truth, answer, reason) and "reasons" (refusal reasons counted by kind).
+    """
+    if trials < 0:
+        raise ValueError(f"trials must be >= 0, got {trials}")
+    grid = _map_grid(world, map_from)
+    _warm_up(Localizer(grid, config), world)  # numba loads (or compiles) here, untimed
+    localizer = Localizer(grid, config)
+    poses = drop_poses(world, trials, seed)
+    records = []
+    for k, start in enumerate(poses):
+        robot = SimulatedRobot(world, seed=seed * 100_003 + k, start=start)
+        result = relocalize(localizer, robot)
+        record = _judge(result, robot.true_pose, start)
+        records.append(record)
+        if progress is not None:
+            progress(k + 1, trials, record)
+    return _report(records, localizer)
+
+
+def _map_grid(world: World, map_from: World | OccupancyGrid | str | Path | None) -> OccupancyGrid:
+    if map_from is None:
+        return map_from_world(world)
+    if isinstance(map_from, OccupancyGrid):
+        return map_from
+    if isinstance(map_from, World):
+        return map_from_world(map_from)
+    return map_from_world(World.from_png(map_from, resolution=world.resolution))
+
+
+def _warm_up(localizer: Localizer, world: World) -> None:
+    """Load (or compile) the numba kernels before anything is timed."""
+    if localizer.problem is not None:
+        return
+    robot = SimulatedRobot(world, seed=0)
+    robot.drive(0.0, 0.0, 0.25)
+    for scan in robot.scans()[:1]:
+        obs = localizer.observe(scan)
+        if len(obs.points):
+            localizer.search(obs)
+            localizer.rematch(obs.points, robot.true_pose)
+
+
+def _judge(result: Result, truth: Pose, start: Pose) -> dict:
+    record = {
+        "status": result.status,
+        "ms": round(result.elapsed_ms, 3),
+        "scans": result.scans_used,
+        "start": [round(start.x, 3), round(start.y, 3), round(start.theta, 4)],
+        "reason": result.reason,
+    }
+    if result.localized and result.pose is not None:
+        err = math.hypot(result.pose.x - truth.x, result.pose.y - truth.y)
+        aerr = abs(float(wrap_angle(result.pose.theta - truth.theta)))
+        record["outcome"] = "right" if err <= RIGHT_DISTANCE and aerr <= RIGHT_ANGLE else "wrong"
+        record["error_m"] = round(err, 4)
+        record["error_deg"] = round(math.degrees(aerr), 3)
+        record["answer"] = [round(result.pose.x, 3), round(result.pose.y, 3)]
+        record["truth"] = [round(truth.x, 3), round(truth.y, 3), round(truth.theta, 4)]
+    else:
+        record["outcome"] = "refused"
+    return record
+
+
+def _report(records: list[dict], localizer: Localizer) -> dict:
+    ms = np.array([r["ms"] for r in records], dtype=np.float64)
+    scans = np.array([r["scans"] for r in records], dtype=np.float64)
+    count = {k: sum(r["outcome"] == k for r in records) for k in ("right", "wrong", "refused")}
+    reasons: dict[str, int] = {}
+    for r in records:
+        if r["outcome"] == "refused":
+            kind = r["reason"].split(":")[0].split("(")[0].strip()
+            reasons[kind] = reasons.get(kind, 0) + 1
+    return {
+        "trials": len(records),
+        "right": count["right"],
+        "wrong": count["wrong"],
+        "refused": count["refused"],
+        "median_ms": round(float(np.median(ms)), 2) if len(ms) else 0.0,
+        "p99_ms": round(float(np.quantile(ms, 0.99)), 2) if len(ms) else 0.0,
+        "median_scans": float(np.median(scans)) if len(scans) else 0.0,
+        "build_ms": round(localizer.build_ms, 2),
+        "map_problem": localizer.problem,
+        "reasons": reasons,
+        "failures": [r for r in records if r["outcome"] != "right"],
+    }
