@@ -74,9 +74,10 @@ from navigation import _kernels
 from navigation.slam.correlative import SCALE, MatchGrid, SearchWindow, match_window
 from navigation.slam.matcher import RefineWeights, ScoreField, refine
 
-FLOOR = 0.1  # field value far from any wall (and off the map)
+FLOOR = 0.1  # field value on free floor far from any wall (a hit there: unmapped clutter)
 PEAK = 0.9  # field value on the face of a wall
-_FILL = round(FLOOR * SCALE)
+VOID = 0.0  # where no hit can be for the right pose: off the map, unknown, deep in a wall
+_FILL = round(VOID * SCALE)
 # sub-cell refinement: Cartographer's loop-closure weights (the match, not the prior, decides)
 _REFINE = RefineWeights(occupied=20.0, translation=10.0, rotation=1.0, iterations=15)
 
@@ -108,8 +109,9 @@ class LocalizerConfig:
     global_voxel: float = 0.15  # m, one point per cell of this size
     global_min_score: float = 0.3  # candidates below this mean (coarse) field value ignored ...
     global_slack: float = 0.2  # ... and those this far below the best one
-    bins: int = 64  # bins kept by the branch and bound
-    candidates: int = 24  # distinct candidates re-matched and checked against the walls
+    bins: int = 64  # bins kept by the branch and bound, at least, ...
+    candidates: int = 24  # ... distinct candidates re-matched and checked against the walls ...
+    search_area: float = 4.0  # ... and more on bigger maps: x 1 per this many m2 of floor
     candidate_window: float = 2.0  # coarse cells: half-width of their re-match window
     window_peaks: int = 3  # peaks of a re-match window tried when the best crosses walls
     hypotheses: int = 8  # distinct hypotheses kept from them
@@ -149,7 +151,7 @@ class LocalizerConfig:
         positive = (
             "sigma wall_clearance min_resolution max_resolution max_range local_voxel "
             "through_tolerance global_voxel separation separation_angle local_window "
-            "local_window_angle merge merge_angle"
+            "local_window_angle merge merge_angle search_area"
         )
         for name in positive.split():
             value = getattr(self, name)
@@ -246,7 +248,7 @@ class Localizer:
         near_free = cv2.dilate(self.free.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
         faces = self.occupied & near_free  # the only obstacle cells a lidar can see
         d = _distance(~faces) * res
-        values = _field(d, cfg.sigma)
+        values = self._plausible(_field(d, cfg.sigma), d, cfg.sigma)
         self.field = ScoreField(values, res, self.origin)  # for the refinement and scores
         quantised = np.rint(values * SCALE).astype(np.uint8)
         self._local = MatchGrid(_kernels.block_max_levels(quantised, 1, 1, _FILL), res, self.origin)
@@ -256,10 +258,18 @@ class Localizer:
             self.problem = f"no free floor {cfg.wall_clearance:g} m from the walls: no room"
             return
         f = cfg.global_decimation
-        coarse = _block_max(_field(d, max(cfg.sigma, f * res)), f, FLOOR)
+        wide = max(cfg.sigma, f * res)
+        coarse = _block_max(self._plausible(_field(d, wide), d, wide), f, VOID)
         standable = _block_max(self.standable, f, False)
         self._global = _Stack.build(coarse, standable, f * res, self.origin, cfg)
         self.build_ms = (time.perf_counter() - t0) * 1e3
+
+    def _plausible(self, values: np.ndarray, d: np.ndarray, sigma: float) -> np.ndarray:
+        """The field with VOID where a hit cannot be: neither known free floor nor within
+        3 sigma of a wall face (beyond the walls, unknown space, the inside of a thick wall).
+        Clutter the map does not hold lands on free floor (FLOOR); a wrong pose often puts
+        points beyond the walls, which this tells apart."""
+        return np.where(self.free | (d <= 3.0 * sigma), values, np.float32(VOID))
 
     def start(self, scan: Scan, odometry: Odometry | Pose | None = None) -> Relocalization:
         """Begin a relocalization from no prior with a first scan. `odometry` is the robot's
@@ -294,7 +304,7 @@ class Localizer:
             return []
         threshold = cfg.global_min_score if min_score is None else float(min_score)
         raw, step = self._global.search(_voxel(obs.points, cfg.global_voxel), threshold, cfg)
-        kept = _suppress(raw, cfg.separation, cfg.separation_angle, cfg.candidates)
+        kept = _suppress(raw, cfg.separation, cfg.separation_angle, self._global.candidates)
         found = []
         for h in kept:
             if exclude is not None and _near(h.pose, exclude, cfg.separation, cfg.separation_angle):
@@ -424,6 +434,8 @@ class _Stack:
     origin: tuple[float, float]  # world xy of the corner of unpadded cell (0, 0)
     box: tuple[int, int, int, int]  # rows and columns spanned by the positions, inclusive
     allowed: np.ndarray  # (depth, ny * nx) uint8
+    bins: int  # bins the branch and bound keeps ...
+    candidates: int  # ... and candidates re-matched, by the floor area searched
 
     @classmethod
     def build(
@@ -444,7 +456,10 @@ class _Stack:
         crop = allowed[box[0] : box[1] + 1, box[2] : box[3] + 1].astype(np.uint8)
         mask = _kernels.block_max_levels(crop, cfg.depth, 0, 0).reshape(cfg.depth, -1)
         flat = levels.reshape(cfg.depth, -1)
-        return cls(flat, levels.shape[2], pad, res, origin, box, mask)
+        area = float(np.count_nonzero(allowed)) * res * res
+        bins = max(cfg.bins, math.ceil(area / cfg.search_area))
+        candidates = max(cfg.candidates, math.ceil(bins * cfg.candidates / cfg.bins))
+        return cls(flat, levels.shape[2], pad, res, origin, box, mask, bins, candidates)
 
     def search(
         self, points: np.ndarray, threshold: float, cfg: LocalizerConfig
@@ -468,7 +483,7 @@ class _Stack:
             self.allowed,
             math.ceil(threshold * SCALE * n - 1e-6),
             math.floor(cfg.global_slack * SCALE * n),
-            cfg.bins,
+            self.bins,
             max(1, int(cfg.separation_angle / step)),
             max(1, round(cfg.separation / res)),
             max(1, round(cfg.separation / res)),
@@ -744,6 +759,10 @@ class Relocalization:
     def _candidates(self) -> tuple[Hypothesis, ...]:
         return tuple(Hypothesis(t.pose, t.scores[-1], t.through[-1]) for t in self.tracks[:5])
 
+    def in_play(self, k: int = 4) -> list[tuple[Localizer, Pose]]:
+        """The map poses of the best k hypotheses followed, with their localizer."""
+        return [(self.localizer, t.pose) for t in self.tracks[:k]]
+
 
 def _rank(t: _Track) -> float:
     """Sort key of the tracks: best recent mean first."""
@@ -853,11 +872,22 @@ def relocalize(
     counts the localizer's and the move planning's compute time, not the driving; `on_scan`
     sees every intermediate result.
     """
+    return drive_search(robot, localizer.start, drive, on_scan=on_scan)
+
+
+def drive_search(robot, start: Callable, drive: DriveConfig | None = None, *, on_scan=None):
+    """Drive `robot` to feed a search until it decides (see `relocalize`).
+
+    `start(scan, odometry)` begins the search; it has `result` (with `status`, `scans_used`),
+    `elapsed_ms`, `update(scan, odometry)` and `in_play()`, the (localizer, map pose) of its best
+    hypotheses, which the moves are chosen to tell apart. Returns the final result with the
+    move planning's compute time added to `elapsed_ms`.
+    """
     drive = drive or DriveConfig()
     scan, odom = _still_scan(robot, drive.settle_timeout)
     if scan is None or odom is None:
         return Result(REFUSED, reason="the robot gave no scan taken standing still")
-    search = localizer.start(scan, odom)
+    search = start(scan, odom)
     planning_ms = 0.0
     visited = [odom.pose]  # odometry-frame poses of the scans so far
     bumped: list[tuple[float, float]] = []  # odometry-frame xy of what the bumper found
@@ -866,7 +896,7 @@ def relocalize(
             on_scan(search.result)
         t0 = time.perf_counter()
         blocked = odom.pose.inverse().transform_points(np.array(bumped).reshape(-1, 2))
-        turn, distance = _plan_move(localizer, search, scan, blocked, odom.pose, visited, drive)
+        turn, distance = _plan_move(search.in_play(), scan, blocked, odom.pose, visited, drive)
         planning_ms += (time.perf_counter() - t0) * 1e3
         if abs(turn) > 1e-3:
             robot.drive(0.0, math.copysign(drive.turn_rate, turn), abs(turn) / drive.turn_rate)
@@ -879,7 +909,7 @@ def relocalize(
         scan, odom = _still_scan(robot, drive.settle_timeout)
         if scan is None or odom is None:
             failed = Result(REFUSED, reason="the robot stopped giving scans")
-            return dataclasses.replace(failed, scans_used=search.scans)
+            return dataclasses.replace(failed, scans_used=search.result.scans_used)
         visited.append(odom.pose)
         search.update(scan, odom)
     return dataclasses.replace(search.result, elapsed_ms=search.elapsed_ms + planning_ms)
@@ -901,8 +931,7 @@ def _still_scan(robot, timeout: float) -> tuple[Scan | None, Odometry | None]:
 
 
 def _plan_move(
-    localizer: Localizer,
-    search: Relocalization,
+    in_play: list[tuple[Localizer, Pose]],
     scan: Scan,
     blocked: np.ndarray,
     here: Pose,
@@ -912,8 +941,9 @@ def _plan_move(
     """(turn in place, rad; then forward distance, m) for the next move (see relocalize);
     `blocked` (K, 2) robot-frame points the bumper found, `here` the odometry pose."""
     pts = np.concatenate((scan.points(), blocked))
-    poses = [t.pose for t in search.tracks[:4]]
-    headings = [float(wrap_angle(2.0 * math.pi * k / drive.directions)) for k in range(24)]
+    headings = [
+        float(wrap_angle(2.0 * math.pi * k / drive.directions)) for k in range(drive.directions)
+    ]
     best = (-1.0, 0.0, 0.0)
     for a in headings:
         free = _free_distance(pts, a, drive.body, scan.range_max)
@@ -925,9 +955,9 @@ def _plan_move(
             novelty = min(min(math.hypot(end.x - v.x, end.y - v.y) for v in visited), drive.novelty)
             # new places first, then open views (doorways, halls show the most map)
             value = novelty + 0.15 * min(free, 6.0) + 0.1 * d
-            if len(poses) >= 2:  # what the hypotheses would see differently, if not seen yet
+            if len(in_play) >= 2:  # what the hypotheses would see differently, if not seen yet
                 fresh = min(1.0, novelty / 0.5)
-                value += 10.0 * fresh * _disagreement(localizer, poses, move, drive)
+                value += 10.0 * fresh * _disagreement(in_play, move, drive)
             if value > best[0]:
                 best = (value, a, d)
     if best[0] < 0:  # nothing clear ahead anywhere: turn towards the most open direction
@@ -946,13 +976,14 @@ def _free_distance(points: np.ndarray, heading: float, body: float, cap: float) 
     return float(blocking.min()) if blocking.size else float(min(cap, 8.0))
 
 
-def _disagreement(localizer: Localizer, poses: list[Pose], move: Pose, drive: DriveConfig) -> float:
+def _disagreement(in_play: list[tuple[Localizer, Pose]], move: Pose, drive: DriveConfig) -> float:
     """Mean over the hypotheses after the first of the fraction of beams whose ranges, cast
-    in the map from it and from the first after `move`, differ by more than `drive.disagree`."""
+    in its map from it and in the first's from the first after `move`, differ by more than
+    `drive.disagree`."""
     angles = np.linspace(-math.pi, math.pi, drive.beams, endpoint=False)
-    cap = localizer.config.max_range
     ranges = []
-    for p in poses:
+    for localizer, p in in_play:
+        cap = localizer.config.max_range
         q = p.compose(move)
         r = cast_rays(
             localizer.occupied,
@@ -1073,7 +1104,7 @@ def _suppress(ranked: list[Hypothesis], dist: float, angle: float, k: int) -> li
 
 def _bilinear(values: np.ndarray, res: float, origin: tuple[float, float], xy: np.ndarray):
     """(N,) field values at (N, 2) world points, bilinear between cell centres (as the
-    refinement reads them), FLOOR off the map."""
+    refinement reads them), VOID off the map."""
     h, w = values.shape
     u = (xy[:, 0] - origin[0]) / res - 0.5
     v = (xy[:, 1] - origin[1]) / res - 0.5
@@ -1085,4 +1116,4 @@ def _bilinear(values: np.ndarray, res: float, origin: tuple[float, float], xy: n
     v00, v01 = values[ic, jc], values[ic, jc + 1]
     v10, v11 = values[ic + 1, jc], values[ic + 1, jc + 1]
     val = (1 - fv) * ((1 - fu) * v00 + fu * v01) + fv * ((1 - fu) * v10 + fu * v11)
-    return np.where(inside, val, FLOOR)
+    return np.where(inside, val, VOID)

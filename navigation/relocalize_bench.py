@@ -168,3 +168,88 @@ def _report(records: list[dict], localizer: Localizer) -> dict:
         "reasons": reasons,
         "failures": [r for r in records if r["outcome"] != "right"],
     }
+
+
+# ---------------------------------------------------------------------------- floors
+def mirrored(world: World, upside_down: bool = False, name: str | None = None) -> World:
+    """The world flipped left to right (or top to bottom): the same rooms in the mirror image,
+    another floor plan as far as the localizer is concerned, and a hard distractor (every wall
+    has its twin)."""
+    h, w = world.shape
+    res, (ox, oy), s = world.resolution, world.origin, world.start
+    if upside_down:
+        flip = (slice(None, None, -1), slice(None))
+        start = Pose(s.x, 2 * oy + h * res - s.y, -s.theta)
+    else:
+        flip = (slice(None), slice(None, None, -1))
+        start = Pose(2 * ox + w * res - s.x, s.y, math.pi - s.theta)
+    return World(
+        name or f"{world.name} (mirrored)",
+        world.walls[flip],
+        world.invisible[flip],
+        world.outside[flip],
+        res,
+        world.origin,
+        start,
+    )
+
+
+def run_floor_trials(
+    floors: dict[str, tuple[World, World | OccupancyGrid]],
+    trials: int = 99,
+    seed: int = 0,
+    progress: Callable[[int, int, dict], None] | None = None,
+    config: LocalizerConfig | None = None,
+) -> dict:
+    """Kidnap trials over several stored floors: trial k drops the robot on floor k mod n
+    (`floors[name]` = (the world it drives in, its stored map: a World or a grid)) and
+    `navigation.floors.relocalize_floors` must find the floor and the pose.
+
+    Returns {"floors", "trials", "right_floor", "wrong_floor", "refused", "right", "wrong",
+    "median_ms", "p99_ms", "median_scans", "failures"}: right/wrong as in `run_trials`, counted
+    only on the right floor (a pose on the wrong floor is wrong).
+    """
+    from navigation.floors import relocalize_floors
+
+    if trials < 0:
+        raise ValueError(f"trials must be >= 0, got {trials}")
+    if not floors:
+        raise ValueError("no floors given")
+    names = list(floors)
+    localizers = {n: Localizer(_map_grid(w, m), config) for n, (w, m) in floors.items()}
+    for n, (w, _) in floors.items():
+        _warm_up(localizers[n], w)
+    per_floor = {
+        n: drop_poses(floors[n][0], -(-trials // len(names)), seed + i) for i, n in enumerate(names)
+    }
+    records = []
+    for k in range(trials):
+        name = names[k % len(names)]
+        world = floors[name][0]
+        start = per_floor[name][k // len(names)]
+        robot = SimulatedRobot(world, seed=seed * 100_003 + k, start=start)
+        found = relocalize_floors(localizers, robot)
+        record = _judge(
+            found.result
+            if found.localized
+            else Result(found.status, reason=found.reason, scans_used=found.scans_used),
+            robot.true_pose,
+            start,
+        )
+        record["ms"] = round(found.elapsed_ms, 3)
+        record["floor"], record["answer_floor"] = name, found.floor
+        if found.localized and found.floor != name:
+            record["outcome"] = "wrong"
+        records.append(record)
+        if progress is not None:
+            progress(k + 1, trials, record)
+    report = _report(records, next(iter(localizers.values())))
+    decided = [r for r in records if r["answer_floor"] is not None]
+    report.pop("build_ms"), report.pop("map_problem")
+    return {
+        "floors": names,
+        "trials": report["trials"],
+        "right_floor": sum(r["answer_floor"] == r["floor"] for r in decided),
+        "wrong_floor": sum(r["answer_floor"] != r["floor"] for r in decided),
+        **{k: v for k, v in report.items() if k != "trials"},
+    }
