@@ -1,4 +1,6 @@
-"""Numba kernels of the navigation package. Private: use them through navigation.slam.correlative.
+"""Numba kernels of the navigation package. Private: use them through navigation.slam
+(scan matching), navigation.localization (whole-map search) and navigation.planner (A*, line of
+sight).
 
 Every kernel has a slow NumPy/Python twin in tests/reference.py that the tests compare it with.
 
@@ -628,3 +630,289 @@ def branch_and_bound_top_bins(
         out[i, 2] = h_x[s]
         out[i, 3] = h_s[s]
     return out, n_held, n_scored
+
+
+# ------------------------------------------------------------ grid planning (navigation.planner)
+@njit(cache=True, nogil=True)
+def astar_grid(costs, straight, diagonal, start, goal, work):
+    """Cost-aware 8-connected A* from cell `start` to cell `goal` (flat indices i * W + j).
+
+    `costs` (H, W) uint8 costmap. `straight`, `diagonal` (256,) int64: the integer cost of a
+    step onto a cell of each cost value, straight or diagonal, -1 where a cell may not be
+    entered (navigation.planner scales Smac 2D's traversal cost to integers, so sums are exact).
+    A diagonal step also needs both cells beside it enterable (no corner cutting).
+
+    The heuristic is the octile distance weighted by the cheapest straight and diagonal step,
+    so it is admissible and consistent, f never decreases along the search, and the open list
+    can be a ring of buckets by f (Dial's bucket queue): a step changes f by at most the
+    costliest step plus the cheapest diagonal one. Each bucket is a stack: among equal f the
+    entry pushed last comes first (a depth-first tie break). An improved cell is pushed again;
+    its older entry is skipped when it comes up (lazy deletion).
+
+    `work` (g, parent, mark, entries): arrays kept between calls on the same grid size so that
+    the search touches no fresh memory: g (H*W,) int64, parent (H*W,) int32, mark (H*W + 1,)
+    int32 all zero at first, entries (K, 2) int64 any K >= 1. They are overwritten; mark[-1]
+    counts the calls (cell c is open when mark[c] is that count, closed at count + 1).
+
+    Returns (path, cost, expansions, entries): path (N,) int64 flat cells start to goal (empty
+    when the goal cannot be reached), cost the sum of the step costs (-1 when unreachable),
+    expansions the number of cells closed, entries the entries array to keep (it may have grown).
+    """
+    g, parent, mark, entries = work
+    h_rows, w_cols = costs.shape
+    n = h_rows * w_cols
+    flat = costs.ravel()
+    hs = np.int64(1) << 62
+    hd = np.int64(1) << 62
+    top = np.int64(0)
+    for c in range(256):
+        if straight[c] >= 0:
+            hs = min(hs, straight[c])
+            hd = min(hd, diagonal[c])
+            top = max(top, straight[c], diagonal[c])
+    empty = np.empty(0, dtype=np.int64)
+    if straight[flat[start]] < 0 or straight[flat[goal]] < 0:
+        return empty, np.int64(-1), 0, entries
+    # a fresh pair of marks for this call; start over when they would overflow
+    gen = mark[n] + 2
+    if gen >= 2**31 - 2:
+        mark[:] = 0
+        gen = 2
+    mark[n] = gen
+    closed = gen + 1
+    ring = 1
+    while ring <= top + hd + 1:
+        ring *= 2
+    bucket_mask = ring - 1
+    head = np.full(ring, -1, dtype=np.int64)
+    cap = entries.shape[0]
+    gi = goal // w_cols
+    gj = goal - gi * w_cols
+    si = start // w_cols
+    di = abs(si - gi)
+    dj = abs(start - si * w_cols - gj)
+    lo = min(di, dj)
+    cur = hs * (max(di, dj) - lo) + hd * lo
+    g[start] = 0
+    mark[start] = gen
+    entries[0, 0] = start
+    entries[0, 1] = -1
+    head[cur & bucket_mask] = 0
+    n_entries = 1
+    size = 1
+    expansions = 0
+    found = False
+    while True:
+        full = False
+        while size > 0:
+            if n_entries + 8 > cap:
+                full = True  # room for one more expansion's pushes: grow first
+                break
+            while head[cur & bucket_mask] < 0:
+                cur += 1
+            e = head[cur & bucket_mask]
+            head[cur & bucket_mask] = entries[e, 1]
+            size -= 1
+            node = entries[e, 0]
+            if mark[node] == closed:
+                continue  # a stale entry: the cell was closed at a lower f
+            mark[node] = closed
+            expansions += 1
+            if node == goal:
+                found = True
+                break
+            i = node // w_cols
+            j = node - i * w_cols
+            g_node = g[node]
+            # the four sides first: a diagonal step needs both cells beside it enterable
+            ok_s = i > 0 and straight[flat[node - w_cols]] >= 0
+            ok_n = i < h_rows - 1 and straight[flat[node + w_cols]] >= 0
+            ok_w = j > 0 and straight[flat[node - 1]] >= 0
+            ok_e = j < w_cols - 1 and straight[flat[node + 1]] >= 0
+            for d in range(8):
+                if d == 0:
+                    if not ok_s:
+                        continue
+                    nb = node - w_cols
+                elif d == 1:
+                    if not ok_n:
+                        continue
+                    nb = node + w_cols
+                elif d == 2:
+                    if not ok_w:
+                        continue
+                    nb = node - 1
+                elif d == 3:
+                    if not ok_e:
+                        continue
+                    nb = node + 1
+                elif d == 4:
+                    if not (ok_s and ok_w):
+                        continue
+                    nb = node - w_cols - 1
+                elif d == 5:
+                    if not (ok_s and ok_e):
+                        continue
+                    nb = node - w_cols + 1
+                elif d == 6:
+                    if not (ok_n and ok_w):
+                        continue
+                    nb = node + w_cols - 1
+                else:
+                    if not (ok_n and ok_e):
+                        continue
+                    nb = node + w_cols + 1
+                m = mark[nb]
+                if m == closed:
+                    continue
+                cv = flat[nb]
+                step = diagonal[cv] if d >= 4 else straight[cv]
+                if step < 0:
+                    continue
+                ng = g_node + step
+                if m == gen and ng >= g[nb]:
+                    continue
+                g[nb] = ng
+                parent[nb] = node
+                mark[nb] = gen
+                ni = nb // w_cols
+                di = abs(ni - gi)
+                dj = abs(nb - ni * w_cols - gj)
+                lo = min(di, dj)
+                b = (ng + hs * (max(di, dj) - lo) + hd * lo) & bucket_mask
+                entries[n_entries, 0] = nb
+                entries[n_entries, 1] = head[b]
+                head[b] = n_entries
+                n_entries += 1
+                size += 1
+        if not full:
+            break
+        cap *= 2
+        grown = np.empty((cap, 2), dtype=np.int64)
+        grown[:n_entries] = entries[:n_entries]
+        entries = grown
+    if not found:
+        return empty, np.int64(-1), expansions, entries
+    length = 1
+    node = goal
+    while node != start:
+        node = parent[node]
+        length += 1
+    path = np.empty(length, dtype=np.int64)
+    node = goal
+    for k in range(length - 1, -1, -1):
+        path[k] = node
+        node = parent[node]
+    return path, g[goal], expansions, entries
+
+
+@njit(cache=True, nogil=True)
+def segment_clear(costs, rank, i0, j0, i1, j1, limit):
+    """True when every cell that the segment between the centres of cells (i0, j0) and (i1, j1)
+    touches has `rank[costs[i, j]] <= limit`.
+
+    A cell is touched when the segment meets its closed square, so a segment through a corner
+    touches all four cells around it (a supercover line). The walk is exact: it runs on doubled
+    integer coordinates, where cell centres are odd and cell edges even, and compares the
+    crossings by cross-multiplication. Cells outside the grid never pass. `rank` (256,) int64.
+    """
+    h_rows, w_cols = costs.shape
+    x = 2 * j0 + 1
+    y = 2 * i0 + 1
+    dx = 2 * (j1 - j0)
+    dy = 2 * (i1 - i0)
+    sx = 1 if dx > 0 else -1
+    sy = 1 if dy > 0 else -1
+    adx = abs(dx)
+    ady = abs(dy)
+    i = i0
+    j = j0
+    while True:
+        if i < 0 or i >= h_rows or j < 0 or j >= w_cols or rank[costs[i, j]] > limit:
+            return False
+        if i == i1 and j == j1:
+            return True
+        # distance (doubled units) to the next column and row edge along each axis
+        bx = 2 * (j + 1) if sx > 0 else 2 * j
+        by = 2 * (i + 1) if sy > 0 else 2 * i
+        nx = abs(bx - x)
+        ny = abs(by - y)
+        if adx == 0:
+            i += sy
+        elif ady == 0:
+            j += sx
+        else:
+            # crossing times nx / adx and ny / ady, compared without division
+            lhs = nx * ady
+            rhs = ny * adx
+            if lhs < rhs:
+                j += sx
+            elif rhs < lhs:
+                i += sy
+            else:
+                # through a corner: the two cells beside it are touched too
+                for ci, cj in ((i, j + sx), (i + sy, j)):
+                    if ci < 0 or ci >= h_rows or cj < 0 or cj >= w_cols:
+                        return False
+                    if rank[costs[ci, cj]] > limit:
+                        return False
+                i += sy
+                j += sx
+
+
+@njit(cache=True, nogil=True)
+def shortcut_path(costs, rank, cells, limit):
+    """Line-of-sight shortcuts of a cell path: the indices of the cells to keep.
+
+    `cells` (N, 2) int64 rows (i, j), consecutive cells 8-adjacent; `rank` (256,) int64 as in
+    `segment_clear`. The candidates are the turns of the path (cells where the step direction
+    changes) and its last cell. From each kept cell a, the next kept cell is the last candidate
+    k such that the segments from a to every candidate up to k are clear at max(`limit`, the
+    highest rank of the path cells a..k they replace), or a + 1 when the first one is not: a
+    shortcut never touches a cell costlier than the threshold unless the path it replaces
+    already did. Returns (M,) int64 indices into `cells`, first 0, last N - 1.
+    """
+    n = cells.shape[0]
+    keep = np.empty(max(n, 1), dtype=np.int64)
+    if n == 0:
+        return keep[:0]
+    # candidates: the turns, then the end
+    cand = np.empty(n, dtype=np.int64)
+    n_cand = 0
+    for k in range(1, n - 1):
+        if (
+            cells[k, 0] - cells[k - 1, 0] != cells[k + 1, 0] - cells[k, 0]
+            or cells[k, 1] - cells[k - 1, 1] != cells[k + 1, 1] - cells[k, 1]
+        ):
+            cand[n_cand] = k
+            n_cand += 1
+    cand[n_cand] = n - 1
+    n_cand += 1
+    keep[0] = 0
+    m = 1
+    a = 0
+    c = 0  # first candidate after a
+    while a < n - 1:
+        while cand[c] <= a + 1 and cand[c] < n - 1:
+            c += 1
+        worst = max(
+            rank[costs[cells[a, 0], cells[a, 1]]], rank[costs[cells[a + 1, 0], cells[a + 1, 1]]]
+        )
+        best = a + 1
+        scanned = a + 1
+        q = c
+        while q < n_cand and cand[q] > a + 1:
+            k = cand[q]
+            while scanned < k:
+                scanned += 1
+                worst = max(worst, rank[costs[cells[scanned, 0], cells[scanned, 1]]])
+            if not segment_clear(
+                costs, rank, cells[a, 0], cells[a, 1], cells[k, 0], cells[k, 1], max(limit, worst)
+            ):
+                break
+            best = k
+            q += 1
+        keep[m] = best
+        m += 1
+        a = best
+    return keep[:m]

@@ -9,3 +9,25 @@ class NavigationError(Exception):
 
 class EvaluationError(NavigationError):
     """A poses or relations file is missing or malformed, or no relation matched a pose."""
+
+
+class NoPathFound(NavigationError):
+    """The planner found no path: the start or goal is blocked, or the goal is not reachable.
+
+    `reason` is "start", "goal" (that end lies on an obstacle, in unknown space, outside the map
+    or too close to an obstacle to be moved free) or "unreachable" (both ends are free but not
+    connected); `start` and `goal` are the requested world points (metres).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str = "unreachable",
+        start: tuple[float, float] | None = None,
+        goal: tuple[float, float] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.start = start
+        self.goal = goal

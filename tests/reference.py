@@ -235,3 +235,129 @@ def branch_and_bound_top_bins(
     for i, (_, row) in enumerate(ranked):
         out[i] = row
     return out, len(ranked)
+
+
+# ------------------------------------------------------------------ grid planning
+_STEPS8 = ((-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
+
+
+def astar_grid(costs, straight, diagonal, start, goal):
+    """Twin of navigation._kernels.astar_grid, plainly: g and parents in dicts, the open list a
+    dict of stacks keyed by f (smallest f first, among equal f the entry pushed last), a cell
+    pushed again when its g improves and skipped once closed. Neighbours in the kernel's order:
+    the four sides, then the diagonals, each diagonal only with both cells beside it
+    enterable. Returns (path (N,) int64, cost or -1, expansions)."""
+    import heapq
+
+    h_rows, w_cols = costs.shape
+    enter = [int(v) >= 0 for v in straight]
+    hs = min(int(straight[c]) for c in range(256) if enter[c])
+    hd = min(int(diagonal[c]) for c in range(256) if enter[c])
+    gi, gj = divmod(int(goal), w_cols)
+
+    def h(i, j):
+        di, dj = abs(i - gi), abs(j - gj)
+        return hs * (max(di, dj) - min(di, dj)) + hd * min(di, dj)
+
+    def ok(i, j):
+        return 0 <= i < h_rows and 0 <= j < w_cols and enter[int(costs[i, j])]
+
+    si, sj = divmod(int(start), w_cols)
+    if not ok(si, sj) or not ok(gi, gj):
+        return np.empty(0, np.int64), -1, 0
+    g = {(si, sj): 0}
+    parent = {(si, sj): None}
+    closed = set()
+    stacks = {h(si, sj): [(si, sj)]}
+    keys = [h(si, sj)]
+    expansions = 0
+    while keys:
+        f = keys[0]
+        cell = stacks[f].pop()
+        if not stacks[f]:
+            del stacks[f]
+            heapq.heappop(keys)
+        if cell in closed:
+            continue
+        closed.add(cell)
+        expansions += 1
+        if cell == (gi, gj):
+            path = []
+            while cell is not None:
+                path.append(cell[0] * w_cols + cell[1])
+                cell = parent[cell]
+            return np.array(path[::-1], np.int64), g[(gi, gj)], expansions
+        i, j = cell
+        for di, dj in _STEPS8:
+            ni, nj = i + di, j + dj
+            if not ok(ni, nj) or (ni, nj) in closed:
+                continue
+            if di and dj:
+                if not (ok(i + di, j) and ok(i, j + dj)):
+                    continue
+                step = int(diagonal[int(costs[ni, nj])])
+            else:
+                step = int(straight[int(costs[ni, nj])])
+            ng = g[cell] + step
+            if ng < g.get((ni, nj), ng + 1):
+                g[(ni, nj)] = ng
+                parent[(ni, nj)] = cell
+                fv = ng + h(ni, nj)
+                if fv not in stacks:
+                    stacks[fv] = []
+                    heapq.heappush(keys, fv)
+                stacks[fv].append((ni, nj))
+    return np.empty(0, np.int64), -1, expansions
+
+
+def segment_cells(i0, j0, i1, j1):
+    """The cells whose closed squares the segment between the centres of (i0, j0) and (i1, j1)
+    meets, by a separating-axis test in doubled integer coordinates (exact)."""
+    x0, y0, x1, y1 = 2 * j0 + 1, 2 * i0 + 1, 2 * j1 + 1, 2 * i1 + 1
+    cells = []
+    for i in range(min(i0, i1), max(i0, i1) + 1):
+        for j in range(min(j0, j1), max(j0, j1) + 1):
+            # the cell's corners on one strict side of the segment's line: no contact
+            sides = [
+                (x1 - x0) * (cy - y0) - (y1 - y0) * (cx - x0)
+                for cx in (2 * j, 2 * j + 2)
+                for cy in (2 * i, 2 * i + 2)
+            ]
+            if all(s > 0 for s in sides) or all(s < 0 for s in sides):
+                continue
+            cells.append((i, j))
+    return cells
+
+
+def segment_clear(costs, rank, i0, j0, i1, j1, limit):
+    """Twin of navigation._kernels.segment_clear: every touched cell inside the grid with
+    rank <= limit."""
+    h_rows, w_cols = costs.shape
+    for i, j in segment_cells(i0, j0, i1, j1):
+        if not (0 <= i < h_rows and 0 <= j < w_cols) or rank[costs[i, j]] > limit:
+            return False
+    return True
+
+
+def shortcut_path(costs, rank, cells, limit):
+    """Twin of navigation._kernels.shortcut_path: candidates are the path's turns and its end;
+    from each kept cell extend over the candidates in order while the segment is clear at
+    max(limit, worst rank of the path cells replaced), else keep the next cell."""
+    n = len(cells)
+    if n == 0:
+        return np.empty(0, np.int64)
+    steps = [tuple(np.subtract(cells[k + 1], cells[k])) for k in range(n - 1)]
+    cand = [k for k in range(1, n - 1) if steps[k - 1] != steps[k]] + [n - 1]
+    keep = [0]
+    a = 0
+    while a < n - 1:
+        best = a + 1
+        for k in (k for k in cand if k > a + 1):
+            worst = max(int(rank[costs[cells[m][0], cells[m][1]]]) for m in range(a, k + 1))
+            ci, cj = cells[a]
+            if not segment_clear(costs, rank, ci, cj, cells[k][0], cells[k][1], max(limit, worst)):
+                break
+            best = k
+        keep.append(best)
+        a = best
+    return np.array(keep, np.int64)
