@@ -11,7 +11,8 @@ Targets (issue 5): right >= 95 % (goal 99 %), wrong <= 1 % (goal 0), median time
 on the default home <= 300 ms (goal 100 ms). Times are the localizer's compute time, the numba
 kernels loaded before timing. Writes `.benchmarks/relocalize.json`; prints one line per map.
 Environment: RELOCALIZE_TRIALS (default 100 on the default home and the homes, 50 on the
-floor plans, which are office floors of 300-1500 m2), RELOCALIZE_SEED (default 0).
+floor plans, which are office floors of 300-1500 m2; 99 floor trials), RELOCALIZE_PLAN_TRIALS
+(the floor plans alone), RELOCALIZE_SEED (default 0).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from navigation.relocalize_bench import run_trials
 
 REPORT = Path(__file__).resolve().parents[1] / ".benchmarks" / "relocalize.json"
 TRIALS = int(os.environ.get("RELOCALIZE_TRIALS", "0")) or None
+PLAN_TRIALS = int(os.environ.get("RELOCALIZE_PLAN_TRIALS", "0")) or None
 SEED = int(os.environ.get("RELOCALIZE_SEED", "0"))
 
 
@@ -53,7 +55,9 @@ def cases() -> list[tuple[str, str | None, str | None, str | None, int]]:
     plans = SHARED_DATA / "floorplans"
     for world in sorted(plans.glob("*_furnitures_trashbins.png")):
         stem = world.name.removesuffix("_furnitures_trashbins.png")
-        out.append((stem, str(world), None, str(plans / f"{stem}.png"), TRIALS or 50))
+        out.append(
+            (stem, str(world), None, str(plans / f"{stem}.png"), PLAN_TRIALS or TRIALS or 50)
+        )
     return out
 
 

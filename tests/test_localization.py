@@ -417,6 +417,24 @@ def test_tracking_is_lost_from_a_wrong_pose(home):
 
 
 @needs_jit
+def test_kidnapped_while_tracking_is_lost_then_found_again(home):
+    world, localizer = home
+    robot = SimulatedRobot(world, seed=6, start=Pose(2.5, 2.0, 0.0))
+    result = relocalize(localizer, robot)
+    assert result.status == LOCALIZED, result.reason
+    tracker = Tracker(localizer, result.map_from_odom)
+    drive_and_feed(robot, tracker, [(0.2, 0.0, 2.0)], [])
+    assert not tracker.lost
+    # carried to the kitchen and switched on again: odometry restarts, the old frame is wrong
+    carried = SimulatedRobot(world, seed=7, start=Pose(8.5, 3.0, 2.0))
+    drive_and_feed(carried, tracker, [(0.0, 0.5, 2.0)], [])
+    assert tracker.lost, "tracking went on in the wrong place"
+    again = relocalize(localizer, carried)
+    assert again.status == LOCALIZED, again.reason
+    assert is_right(again, carried.true_pose)
+
+
+@needs_jit
 def test_run_trials_takes_the_map_from_a_world_a_grid_or_a_plan(tmp_path):
     import cv2
 
