@@ -33,8 +33,11 @@ hypotheses confirmed over several scans as its section 1.5 recommends):
    clutter) must hold over `confirm_scans_low` scans with at most `max_through_low`. It must
    beat by `margin` on average every distinct rival that could be the place (one that saw more
    than `rival_through` of its beams through walls cannot), the robot must have moved (a robot
-   that stands still gives the same view again), and a last whole-map search on the scan finds
-   no distinct place within `margin` of it. Otherwise the search goes on until `max_scans`,
+   that stands still gives the same view again), the last scans together must pin its
+   position (the score drops by `min_sharpness` `sharpness_step` away in every direction; one
+   slanted wall along a corridor does not), and a last whole-map search on the scan finds no
+   distinct place within `margin` of it; the accepted pose is then refined on the last scans
+   together. Otherwise the search goes on until `max_scans`,
    then ends "refused" with the reason (no place fits, two places fit alike, the robot did not
    move, ...). It never guesses.
 
@@ -137,6 +140,8 @@ class LocalizerConfig:
     confirm_scans: int = 3  # scans it must win (the first included) ...
     sure_score: float = 0.55  # ... when it scores at least this on each, else
     confirm_scans_low: int = 5  # ... this many (clutter the map does not hold)
+    min_sharpness: float = 0.06  # score drop it shows a sharpness_step away, every direction
+    sharpness_step: float = 0.1  # m
     min_travel: float = 0.1  # m of odometry travel, or ...
     min_turn: float = math.radians(20.0)  # ... this much turning before any acceptance
     veto_slack: float = 0.05  # the last whole-map check searches this far below the bar
@@ -151,7 +156,7 @@ class LocalizerConfig:
         positive = (
             "sigma wall_clearance min_resolution max_resolution max_range local_voxel "
             "through_tolerance global_voxel separation separation_angle local_window "
-            "local_window_angle merge merge_angle search_area"
+            "local_window_angle merge merge_angle search_area sharpness_step"
         )
         for name in positive.split():
             value = getattr(self, name)
@@ -596,12 +601,15 @@ class Relocalization:
         else:
             verdict, n = f"no place in the map fits (best {self._best_global:.2f})", 0
         if verdict is None:
+            verdict = self._loose(self.tracks[0], odom)
+        if verdict is None:
             # a clear winner: is there really no other place in the map that fits this scan?
             leader = self.tracks[0]
             bar = leader.scores[-1] - cfg.margin
             rivals = self._search(obs, bar - cfg.veto_slack, exclude=leader.pose)
             fresh = [h for h in rivals if h.score >= bar and h.through <= cfg.rival_through]
             if not fresh:
+                self._settle(leader, odom)
                 return self._accept(leader, n)
             self._spawn(odom, fresh)
             verdict = "a last whole-map search found another place that fits as well"
@@ -732,6 +740,44 @@ class Relocalization:
         self._last_odom = odom
 
     # ------------------------------------------------------------------------------ results
+    def _loose(self, leader: _Track, odom: Pose) -> str | None:
+        """Why the last scans leave the winner's position loose, or None: the score must drop
+        by `min_sharpness` on average a `sharpness_step` away in every direction (a pose that
+        only a slanted wall pins along a corridor may be off by more than 0.1 m)."""
+        cfg = self.config
+        loc = self.localizer
+        obs = self._combined(odom)
+        p = leader.pose
+        centre = loc.score(obs.points, p)
+        drops = []
+        for a in np.linspace(0.0, math.pi, 12, endpoint=False):
+            dx, dy = cfg.sharpness_step * math.cos(a), cfg.sharpness_step * math.sin(a)
+            ahead = loc.score(obs.points, Pose(p.x + dx, p.y + dy, p.theta))
+            behind = loc.score(obs.points, Pose(p.x - dx, p.y - dy, p.theta))
+            drops.append((centre - 0.5 * (ahead + behind), a))
+        drop, a = min(drops)
+        if drop >= cfg.min_sharpness:
+            return None
+        return (
+            f"({p.x:.2f}, {p.y:.2f}) is loose along {math.degrees(a):.0f} deg (score drop "
+            f"{drop:.3f} < {cfg.min_sharpness:g} at {cfg.sharpness_step:g} m): moving on"
+        )
+
+    def _settle(self, leader: _Track, odom: Pose) -> None:
+        """Refine the winner on the last `search_scans` scans together: more walls in view pin
+        a pose that one scan leaves loose (along a corridor whose ends clutter hides). Kept
+        only when it fits those scans at least as well and crosses no more walls."""
+        if len(self._recent) < 2:
+            return
+        loc = self.localizer
+        obs = self._combined(odom)
+        before = loc.evaluate(obs, leader.pose)
+        pose, _ = loc.rematch(obs.points, leader.pose)
+        after = loc.evaluate(obs, pose)
+        if loc.on_free_floor(pose) and after[0] >= before[0] and after[1] <= before[1]:
+            leader.pose = pose
+            leader.map_from_odom = pose.compose(odom.inverse())
+
     def _accept(self, leader: _Track, n: int) -> Result:
         others = [t.recent(min(n, len(t.scores))) for t in self.tracks[1:]]
         runner = f"{max(others):.2f}" if others else "none"
