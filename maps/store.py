@@ -23,6 +23,8 @@ API
                                         intact earlier one when the current one is corrupt)
     info(id) -> VersionInfo; versions(floor) -> [VersionInfo] newest first; floors() -> [FloorInfo]
     create_floor(name); set_current(floor, id); pose_graph(id) -> dict | None
+    prune(floor, keep) -> [id]          delete versions older than the `keep` newest (never the
+                                        current one, its parent or the one load() serves)
     remember_obstacle / obstacles / forget_obstacles     the obstacle memory of a floor
     verify(id) -> str | None; check(full=False) -> [str]; problems; corrupt
     check_floor_name(name) -> name      InvalidFloorName (a MapError) when it breaks the rules
@@ -110,7 +112,7 @@ from maps.model import MapDocument, Obstacle
 log = logging.getLogger(__name__)
 
 APPLICATION_ID = 0x766E6176  # "vnav" in the SQLite header: this file is a vacnav map store
-SOURCES = ("slam", "import", "edit")
+SOURCES = ("slam", "import", "edit", "lifelong")
 MEMORY_SOURCES = ("bumper", "cliff")
 BUSY_TIMEOUT_S = 10.0  # wait this long for another process's write lock
 PAGE_SIZE = 16384  # bytes; fewer pages per MB-sized grid than SQLite's 4096 (a new file only)
@@ -211,6 +213,10 @@ class FloorInfo:
     name: str
     current: int | None
     count: int
+
+
+class FloorMovedOn(MapError):
+    """A save that expected the floor's current version found another one there."""
 
 
 class InvalidFloorName(MapError, ValueError):
@@ -715,6 +721,7 @@ class MapStore:
         pose_graph: dict[str, np.ndarray] | None = None,
         make_current: bool = True,
         parent: int | None = None,
+        expect_current: int | None = None,
     ) -> VersionInfo:
         """Store `doc` as a new version of `floor` (created if new) and return its info.
 
@@ -722,7 +729,9 @@ class MapStore:
         without a current version, or whose record of it is damaged, always takes it).
         `parent` defaults to the floor's current version. `pose_graph` is a dict of plain
         numeric or string arrays (e.g. `PoseGraph.to_arrays()`), returned as stored by
-        `pose_graph(id)`.
+        `pose_graph(id)`. With `expect_current`, the save happens only if that version is still
+        the floor's current one when the write begins (checked in the same transaction), else
+        FloorMovedOn; nothing is written.
         """
         if self.readonly:
             raise MapError(f"{self.path}: opened read-only, cannot save a map")
@@ -740,6 +749,12 @@ class MapStore:
             self._ensure_floor(db, floor)
             current = db.execute("SELECT current FROM floors WHERE name = ?", (floor,)).fetchone()
             current = current[0]
+            if expect_current is not None and current != int(expect_current):
+                now = "none" if current is None else f"v{current}"
+                raise FloorMovedOn(
+                    f"{self.path}: floor '{floor}' moved on: its current version is {now}, not "
+                    f"v{int(expect_current)}; nothing saved"
+                )
             if self._current_problem(floor, current) is not None:
                 current = None  # a damaged record: the new version takes its place
             if parent is None:
@@ -824,6 +839,46 @@ class MapStore:
             raise CorruptMap(f"{self.path}: {problem}; not made current")
         with self._write("change the current version") as db:
             db.execute("UPDATE floors SET current = ? WHERE name = ?", (version_id, floor))
+
+    @_guarded
+    def prune(self, floor: str, keep: int) -> list[int]:
+        """Delete the versions of `floor` older than its `keep` newest; returns the ids deleted.
+
+        Never deleted, whatever their age: the current version, its parent, and the version
+        `load(floor=...)` serves (the newest intact one when the current one is corrupt). One
+        transaction: a writer killed during it leaves every version or the pruned store. A
+        floor whose current-version record is damaged is not pruned (MapError). The parent of
+        a version kept may name a version deleted here. Freed pages are reused by later saves
+        (the file does not shrink).
+        """
+        check_floor_name(floor)
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+            raise ValueError(f"keep must be an int >= 1, got {keep!r}")
+        with self._write("prune versions") as db:
+            current = self._floor_current(floor)  # MapNotFound for an unknown floor
+            why = self._current_problem(floor, current)
+            if why is not None:
+                raise MapError(
+                    f"{self.path}: the current version of floor '{floor}' is damaged ({why}); "
+                    "not pruned"
+                )
+            ids = [r[0] for r in db.execute("SELECT id FROM versions WHERE floor = ?", (floor,))]
+            ids.sort(reverse=True)
+            if len(ids) <= keep:
+                return []
+            protected = set(ids[:keep])
+            if current is not None:
+                protected.add(current)
+                parent = db.execute("SELECT parent FROM versions WHERE id = ?", (current,))
+                protected.add(parent.fetchone()[0])
+                protected.add(self._serve(floor)["id"])
+            doomed = [vid for vid in ids if vid not in protected]
+            db.executemany("DELETE FROM versions WHERE id = ?", [(vid,) for vid in doomed])
+        for vid in doomed:
+            self.corrupt.pop(vid, None)
+        if doomed:
+            log.info("%s: pruned %d old versions of floor '%s'", self.path, len(doomed), floor)
+        return sorted(doomed)
 
     @_guarded
     def resolve(self, ref: str | int) -> int:

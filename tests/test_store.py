@@ -1205,3 +1205,16 @@ def test_writer_as_its_own_process_killed(tmp_path):
         assert len(survey.committed) > len(before), err
         survey.check({v: c for v, c in survey.committed.items() if v not in before})
     survey.final()
+
+
+def test_save_expecting_a_current_version_refuses_when_the_floor_moved_on(tmp_path):
+    from maps.store import FloorMovedOn
+
+    with MapStore(tmp_path / "s.db") as store:
+        first = store.save(small_document(0), "default")
+        second = store.save(small_document(1), "default")
+        with pytest.raises(FloorMovedOn, match=f"not v{first.id}"):
+            store.save(small_document(2), "default", "lifelong", expect_current=first.id)
+        assert [v.id for v in store.versions("default")] == [second.id, first.id]
+        third = store.save(small_document(2), "default", "lifelong", expect_current=second.id)
+        assert store.info(third.id).source == "lifelong" and third.parent == second.id
