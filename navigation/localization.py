@@ -148,7 +148,7 @@ class LocalizerConfig:
     max_scans: int = 16  # usable scans before giving up
     max_still_scans: int = 4  # scans in a row without odometry change before giving up
     # tracking (Tracker)
-    track_lost_score: float = 0.35  # a scan scoring below this is bad ...
+    track_lost_score: float = 0.25  # a scan scoring below this is bad (clutter alone: ~0.3) ...
     track_lost_through: float = 0.1  # ... and one with more beams through walls
     track_lost_scans: int = 3  # bad scans in a row: tracking is lost
 
