@@ -32,7 +32,8 @@ def reachable_floor(
     """(H, W) bool: the floor a robot starting at `start` can put its brush over.
 
     The robot centre can stand where the nearest non-free cell is at least `robot_radius` away
-    (counted to the cell's edge); of those places, only the region connected to `start` counts.
+    (counted to the cell's edge); of those places, only the region connected to `start` counts
+    (4-connected: two cells that touch only at a corner leave no gap a round body can pass).
     The floor is that region widened by half the cleaning width, within the free cells. This is
     the denominator of the coverage ratio: a perfect coverage path reaches 100 % of it.
     """
@@ -41,7 +42,7 @@ def reachable_floor(
     # distance (cells) from each free cell centre to the nearest non-free cell centre
     dist = cv2.distanceTransform(free_u8, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     centre_ok = (dist - 0.5) * resolution >= config.robot_radius
-    n, labels = cv2.connectedComponents(centre_ok.astype(np.uint8), connectivity=8)
+    n, labels = cv2.connectedComponents(centre_ok.astype(np.uint8), connectivity=4)
     i = int(np.floor((start.y - origin[1]) / resolution))
     j = int(np.floor((start.x - origin[0]) / resolution))
     h, w = free.shape
