@@ -759,7 +759,7 @@ class Relocalization:
         if drop >= cfg.min_sharpness:
             return None
         return (
-            f"({p.x:.2f}, {p.y:.2f}) is loose along {math.degrees(a):.0f} deg (score drop "
+            f"position loose: ({p.x:.2f}, {p.y:.2f}) along {math.degrees(a):.0f} deg (score drop "
             f"{drop:.3f} < {cfg.min_sharpness:g} at {cfg.sharpness_step:g} m): moving on"
         )
 
