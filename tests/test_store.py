@@ -1175,8 +1175,11 @@ def test_writer_killed_at_random_moments_loses_nothing(tmp_path):
         errors.close()
     versions = survey.final()
     print(f"{kills} kills, {survey.mid_save} during a save, {versions} versions kept")
-    assert len(survey.committed) >= kills  # the writers got real work done between kills
-    assert survey.mid_save >= kills // 5  # and many kills landed inside a save
+    # the writers got real work done between kills, and many kills landed inside a save (on a
+    # quiet machine about 4 versions per kill and 38 % mid-save; a loaded one gets far less
+    # done in the same 5-150 ms, so the bars leave room for that)
+    assert len(survey.committed) >= kills // 4
+    assert survey.mid_save >= kills // 20
 
 
 def test_writer_as_its_own_process_killed(tmp_path):
