@@ -17,6 +17,7 @@ deterministic for a given seed.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -99,7 +100,7 @@ def run_trials(
         records.append(record)
         if progress is not None:
             progress(k + 1, trials, record)
-    return _report(records, localizer)
+    return summarize_trials(records, localizer)
 
 
 def _map_grid(world: World, map_from: World | OccupancyGrid | str | Path | None) -> OccupancyGrid:
@@ -146,14 +147,15 @@ def _judge(result: Result, truth: Pose, start: Pose) -> dict:
     return record
 
 
-def _report(records: list[dict], localizer: Localizer) -> dict:
+def summarize_trials(records: list[dict], localizer: Localizer) -> dict:
+    """The report of judged trials (see `run_trials`); refusal reasons counted by kind."""
     ms = np.array([r["ms"] for r in records], dtype=np.float64)
     scans = np.array([r["scans"] for r in records], dtype=np.float64)
     count = {k: sum(r["outcome"] == k for r in records) for k in ("right", "wrong", "refused")}
     reasons: dict[str, int] = {}
     for r in records:
         if r["outcome"] == "refused":
-            kind = r["reason"].split(":")[0].split("(")[0].strip()
+            kind = reason_kind(r["reason"])
             reasons[kind] = reasons.get(kind, 0) + 1
     return {
         "trials": len(records),
@@ -243,7 +245,7 @@ def run_floor_trials(
         records.append(record)
         if progress is not None:
             progress(k + 1, trials, record)
-    report = _report(records, next(iter(localizers.values())))
+    report = summarize_trials(records, next(iter(localizers.values())))
     decided = [r for r in records if r["answer_floor"] is not None]
     report.pop("build_ms"), report.pop("map_problem")
     return {
@@ -253,3 +255,10 @@ def run_floor_trials(
         "wrong_floor": sum(r["answer_floor"] != r["floor"] for r in decided),
         **{k: v for k, v in report.items() if k != "trials"},
     }
+
+
+def reason_kind(reason: str) -> str:
+    """A refusal reason without its figures: its first clause, bracketed parts and numbers
+    left out ("position loose: (1.2, 3.4) ..." -> "position loose")."""
+    clause = re.sub(r"\([^)]*\)", " ", reason.split(":")[0])
+    return " ".join(re.sub(r"-?\d+(\.\d+)?", " ", clause).split())

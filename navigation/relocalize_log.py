@@ -43,7 +43,6 @@ its decision. Deterministic for a seed (but for the times).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +54,7 @@ from maps.geometry import Pose, wrap_angle
 from maps.grid import OccupancyGrid
 from maps.scan import Odometry, Scan
 from navigation.localization import Localizer, LocalizerConfig, Result
-from navigation.relocalize_bench import RIGHT_ANGLE, RIGHT_DISTANCE
+from navigation.relocalize_bench import RIGHT_ANGLE, RIGHT_DISTANCE, summarize_trials
 
 STEP = 0.1  # m of odometry travel between the scans fed ...
 TURN = math.radians(10.0)  # ... or this much turning
@@ -308,36 +307,13 @@ def _score(record: dict, truth: Pose) -> None:
 
 
 def _report(records: list[dict], localizer: Localizer) -> dict:
-    ms = np.array([r["ms"] for r in records], dtype=np.float64)
-    scans = np.array([r["scans"] for r in records], dtype=np.float64)
+    """The simulator trials' report (`relocalize_bench.summarize_trials`), plus the median log
+    time to a decision and every trial's record."""
     decided = np.array([r["log_s"] for r in records if r["outcome"] != "refused"])
-    count = {k: sum(r["outcome"] == k for r in records) for k in ("right", "wrong", "refused")}
-    reasons: dict[str, int] = {}
-    for r in records:
-        if r["outcome"] == "refused":
-            reasons[_kind(r["reason"])] = reasons.get(_kind(r["reason"]), 0) + 1
-    return {
-        "trials": len(records),
-        "right": count["right"],
-        "wrong": count["wrong"],
-        "refused": count["refused"],
-        "median_ms": round(float(np.median(ms)), 2) if len(ms) else 0.0,
-        "p99_ms": round(float(np.quantile(ms, 0.99)), 2) if len(ms) else 0.0,
-        "median_scans": float(np.median(scans)) if len(scans) else 0.0,
-        "median_log_s": round(float(np.median(decided)), 2) if len(decided) else 0.0,
-        "build_ms": round(localizer.build_ms, 2),
-        "map_problem": localizer.problem,
-        "reasons": reasons,
-        "failures": [r for r in records if r["outcome"] != "right"],
-        "records": records,
-    }
-
-
-def _kind(reason: str) -> str:
-    """A refusal reason without its figures: its first clause, bracketed parts and numbers
-    left out ("(1.2, 3.4) is loose along 90 deg (...): moving on" -> "is loose along deg")."""
-    clause = re.sub(r"\([^)]*\)", " ", reason.split(":")[0])
-    return " ".join(re.sub(r"-?\d+(\.\d+)?", " ", clause).split())
+    report = summarize_trials(records, localizer)
+    report["median_log_s"] = round(float(np.median(decided)), 2) if len(decided) else 0.0
+    report["records"] = records
+    return report
 
 
 def _warm_up(localizer: Localizer, scan: Scan) -> None:
