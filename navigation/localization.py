@@ -20,8 +20,12 @@ hypotheses confirmed over several scans as its section 1.5 recommends):
    best `hypotheses`.
 3. Scoring (`Localizer.evaluate`): the mean field value at the scan's points, less
    `through_weight` times the fraction of its beams that end more than `through_tolerance`
-   beyond a mapped wall (ray cast in the map). Furniture the map does not hold makes beams
-   short, never long, so the right pose has almost none of those; most wrong ones have some.
+   beyond a mapped wall (ray cast in the map), and still do when moved `through_spread` m
+   sideways or turned `through_spread_angle` (a right pose is a few cm and a degree off, and
+   a beam that slips past a wall end, along a wall or beside a speck went through nothing);
+   occupied specks under `speck_area` (people walking by, noise in a SLAM-built map) stop no
+   beam there. Furniture the map does not hold makes beams short, never long, so the right
+   pose has almost none of those; most wrong ones have some.
 4. Next scans (`Relocalization.update`): every hypothesis is carried by the odometry and
    re-matched in a small window (`Localizer.locate`: the window's best peak, refined; when
    clutter pulls it onto a pose whose beams cross walls, the next peaks too, best evaluated
@@ -105,6 +109,9 @@ class LocalizerConfig:
     min_points: int = 30  # a scan with fewer hits (after the voxel filter) is unusable
     through_tolerance: float = 0.2  # m: a hit this far beyond a mapped wall went through it
     through_beams: int = 180  # beams checked for that per scan (subsampled)
+    through_spread: float = 0.05  # m: ... and still does moved this far sideways ...
+    through_spread_angle: float = math.radians(1.0)  # ... or turned this much either way
+    speck_area: float = 0.0125  # m2: smaller occupied blobs stop no beam in that check
     through_weight: float = 1.0  # score lost per unit fraction of beams through walls
     # the whole-map search
     depth: int = 7  # levels of the branch-and-bound stack (blocks up to 64 x 64 cells)
@@ -155,8 +162,9 @@ class LocalizerConfig:
     def __post_init__(self) -> None:
         positive = (
             "sigma wall_clearance min_resolution max_resolution max_range local_voxel "
-            "through_tolerance global_voxel separation separation_angle local_window "
-            "local_window_angle merge merge_angle search_area sharpness_step"
+            "through_tolerance through_spread through_spread_angle speck_area global_voxel "
+            "separation separation_angle local_window local_window_angle merge merge_angle "
+            "search_area sharpness_step"
         )
         for name in positive.split():
             value = getattr(self, name)
@@ -251,6 +259,8 @@ class Localizer:
         self.free = prob < FREE_THRESH  # (H, W) bool: known free floor
         self.occupied = prob > OCCUPIED_THRESH  # (H, W) bool: what beams cannot cross
         near_free = cv2.dilate(self.free.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        # (H, W) bool: what stops a beam in the through-walls check
+        self.walls = _without_specks(self.occupied, cfg.speck_area / (res * res))
         faces = self.occupied & near_free  # the only obstacle cells a lidar can see
         d = _distance(~faces) * res
         values = self._plausible(_field(d, cfg.sigma), d, cfg.sigma)
@@ -399,21 +409,25 @@ class Localizer:
 
     def through_walls(self, obs: Observation, pose: Pose) -> float:
         """Fraction of the observation's beams that, for the robot at `pose`, end more than
-        `through_tolerance` m beyond the first occupied cell of the map on their way."""
+        `through_tolerance` m beyond the first wall (`walls`: occupied, specks left out) on
+        their way, and still do when moved `through_spread` m sideways or turned
+        `through_spread_angle` either way: a beam that slips past a wall end, along a wall or
+        beside a speck once moved by less than a right pose's error went through nothing."""
         n = len(obs.ranges)
         if n == 0:
             return 0.0
+        cfg = self.config
         s = pose.compose(obs.sensor)
+        a = obs.angles + s.theta
+        sx, sy = -np.sin(a), np.cos(a)  # sideways unit vectors
+        w, da = cfg.through_spread, cfg.through_spread_angle
+        xs = np.concatenate([s.x + k * w * sx for k in (0, -1, 1, 0, 0)])
+        ys = np.concatenate([s.y + k * w * sy for k in (0, -1, 1, 0, 0)])
+        angles = np.concatenate([a, a, a, a - da, a + da])
         expected = cast_rays(
-            self.occupied,
-            self.resolution,
-            self.origin,
-            np.full(n, s.x),
-            np.full(n, s.y),
-            obs.angles + s.theta,
-            float(obs.ranges.max()),
-        )
-        through = expected < obs.ranges - self.config.through_tolerance
+            self.walls, self.resolution, self.origin, xs, ys, angles, float(obs.ranges.max())
+        ).reshape(5, n)
+        through = expected.max(axis=0) < obs.ranges - cfg.through_tolerance
         return float(np.count_nonzero(through)) / n
 
     def on_free_floor(self, pose: Pose) -> bool:
@@ -1080,6 +1094,16 @@ def _map_problem(grid: object, cfg: LocalizerConfig, expected: float | None) -> 
     if n_free == 0:
         return "the map has no known free floor"
     return None
+
+
+def _without_specks(occupied: np.ndarray, min_cells: float) -> np.ndarray:
+    """(H, W) bool: the occupied cells of 8-connected blobs of at least `min_cells` cells."""
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(
+        occupied.astype(np.uint8), connectivity=8
+    )
+    keep = stats[:, cv2.CC_STAT_AREA] >= min_cells
+    keep[0] = False  # the background
+    return keep[labels]
 
 
 def _cells(half_width: float, res: float) -> int:

@@ -240,12 +240,6 @@ def test_rebuild_then_relocalize_in_the_rebuilt_map(home_log, rebuilt):
 
 
 @needs_jit
-@pytest.mark.xfail(
-    strict=True,
-    reason="Localizer.through_walls counts beams that slip past specks, wall ends and grazed "
-    "walls of a SLAM-built map as seen through walls, so the right pose is refused (issue 5 "
-    "part 6 report: lateral and angular spread plus a speck filter fix it)",
-)
 def test_relocalization_in_a_rebuilt_map_is_right(rebuilt):
     _, _, report = rebuilt
     assert report["right"] >= 5, report["failures"]
