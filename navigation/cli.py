@@ -111,13 +111,19 @@ def log_info(logfile: str, json_path: str | None) -> None:
     show_default=True,
     help="The robot to drive.",
 )
+@click.option(
+    "--store",
+    "store_path",
+    type=click.Path(dir_okay=False),
+    help="Map store for the rebuilt map, its rooms, the progress and the obstacle memory "
+    "[default: a new one in the results folder, vacnav.db].",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the simulation.")
 @click.option(
     "--duration",
     type=click.FloatRange(min=1.0),
-    default=1200.0,
-    show_default=True,
-    help="Seconds of robot time to clean.",
+    help="Robot seconds for vacnav's whole job: exploring, relocalizing and cleaning "
+    "[default: until done]. The baseline gets the robot time vacnav used.",
 )
 @click.option(
     "--out",
@@ -132,25 +138,22 @@ def run(
     world: str,
     invisible: str | None,
     robot: str,
+    store_path: str | None,
     seed: int,
-    duration: float,
+    duration: float | None,
     out_dir: str | None,
     json_path: str | None,
 ) -> None:
-    """Clean a home with the simulated vacuum and report coverage and bumps.
-
-    Until the map-based navigation lands this drives the lost-map behaviour, reactive
-    bump-and-turn: the "before" figure that vacnav must beat.
+    """The main job in the simulator: the cloud map is lost; vacnav explores and rebuilds it,
+    saves it, is rebooted somewhere, relocalizes and cleans room by room. Beside it, the
+    lost-map bump-and-turn baseline for the same robot time. Prints both as a table; pictures
+    and report.json go to the results folder.
     """
     import time
 
-    import numpy as np
-
-    from firmware_bridge.simulated import SimulatedRobot
     from firmware_bridge.world import World
-    from maps import render
-    from navigation.baseline import BaselineConfig, run_bump_and_turn
-    from navigation.coverage import CoverageConfig, coverage_ratio, reachable_floor, swept_area
+    from maps.store import MapStore
+    from navigation.mission import run_story
 
     wall_start = time.perf_counter()
     if world == "default":
@@ -159,92 +162,288 @@ def run(
         plan = World.default()
     else:
         plan = World.from_png(world, invisible=invisible)
-    sim = SimulatedRobot(plan, seed=seed)
     out = results_dir(out_dir)  # before the work: an unwritable folder fails at once
-    config = BaselineConfig(duration=duration)
-    trail = [sim.true_pose.as_array()]
-
-    with click.progressbar(
-        length=int(duration), label="bump-and-turn", file=sys.stderr, show_eta=False
-    ) as bar:
-        shown = [0]
-
-        def observe() -> None:
-            trail.append(sim.true_pose.as_array())
-            now = int(sim.time)
-            if now > shown[0]:
-                bar.update(now - shown[0])
-                shown[0] = now
-
-        run_bump_and_turn(sim, config, seed=seed, observe=observe)
-
-    trajectory = np.asarray(trail)
-    cov = CoverageConfig()
-    floor = reachable_floor(plan.free, plan.resolution, plan.origin, plan.start, cov)
-    cleaned = swept_area(trajectory, plan.free.shape, plan.resolution, plan.origin, cov.clean_width)
-    coverage = coverage_ratio(cleaned, floor)
-    bumps = sim.bumps
-    path_m = float(np.hypot(*np.diff(trajectory[:, :2], axis=0).T).sum())
-    baseline = {
-        "coverage": round(coverage, 4),
-        "bumps": len(bumps),
-        "bumps_invisible": sum(b.invisible for b in bumps),
-        "path_m": round(path_m, 2),
-        "time_s": round(sim.time, 2),
-    }
+    if store_path is None:
+        store_file = out / "vacnav.db"
+        for suffix in ("", "-wal", "-shm"):  # the store of an earlier run in this folder
+            store_file.with_name(store_file.name + suffix).unlink(missing_ok=True)
+        store_path = str(store_file)
+    with MapStore(store_path) as store, _PhaseBars() as bars:
+        story = run_story(plan, store, seed=seed, duration=duration, progress=bars.report)
+        store_info = {
+            "path": store_path,
+            "floor": story.floor_name,
+            "versions": len(store.versions(story.floor_name)),
+            "obstacles": len(store.obstacles(story.floor_name)),
+        }
+    pictures = _story_pictures(story, out)
+    res = plan.resolution
     report = {
         "world": plan.name,
         "robot": robot,
         "seed": seed,
-        "floor_m2": round(float(floor.sum()) * plan.resolution**2, 2),
-        "baseline": baseline,
+        "floor_m2": round(float(story.floor.sum()) * res * res, 2),
+        "baseline": story.baseline,
+        "vacnav": story.report,
+        "store": store_info,
+        "pictures": pictures,
         "wall_s": round(time.perf_counter() - wall_start, 2),
+        "phase_wall_s": {k: round(v, 2) for k, v in story.wall_s.items()},
+    }
+    report["picture"] = pictures["path"]
+    write_json(str(out / "report.json"), report)
+    write_json(json_path, report)
+    click.echo(
+        f"world {plan.name} ({report['floor_m2']} m2 of reachable floor), robot {robot}, "
+        f"seed {seed}"
+    )
+    click.echo(_story_table(story, report))
+
+
+class _PhaseBars:
+    """One progress bar on stderr per phase of the story, opened when the phase reports first."""
+
+    LABELS = {
+        "explore": "explore + SLAM",
+        "relocalize": "relocalize",
+        "clean": "clean",
+        "baseline": "bump-and-turn",
     }
 
-    picture = render.draw_plan(
-        plan.walls, plan.outside, plan.resolution, plan.origin, plan.invisible, cleaned & floor
-    )
-    picture.path(trajectory[:, :2])
-    picture.markers(np.array([(b.x, b.y) for b in bumps if not b.invisible]), render.BUMP)
-    picture.markers(np.array([(b.x, b.y) for b in bumps if b.invisible]), render.BUMP_INVISIBLE)
-    picture.markers(trajectory[:1, :2], render.START, render.STAR_MARKER, 13)
-    picture.caption(
+    def __init__(self) -> None:
+        self.phase: str | None = None
+        self.bar = None
+        self.shown = 0
+
+    def __enter__(self) -> _PhaseBars:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self.bar is not None:
+            self.bar.update(self.bar.length - self.shown)
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+    def report(self, phase: str, info: dict) -> None:
+        if phase != self.phase:
+            self._close()
+            self.phase, self.shown = phase, 0
+            # lengths: robot seconds (explore: of its budget; baseline: of its run), scans,
+            # or percent of the planned floor
+            length = {"explore": 3600, "relocalize": 16, "clean": 100}.get(phase)
+            if phase == "baseline":
+                length = int(info.get("duration", 1))
+            self.bar = click.progressbar(
+                length=max(int(length or 1), 1),
+                label=self.LABELS.get(phase, phase),
+                file=sys.stderr,
+                show_eta=False,
+                show_percent=phase in ("clean", "baseline"),
+                item_show_func=lambda text: text,
+            )
+            self.bar.__enter__()
+        value = {
+            "explore": info.get("time_s", 0),
+            "relocalize": info.get("scans", 0),
+            "clean": 100 * info.get("cleaned", 0.0),
+            "baseline": info.get("time_s", 0),
+        }.get(phase, 0)
+        value = min(int(value), self.bar.length)
+        text = {
+            "explore": f"{info.get('time_s', 0):.0f} s, {info.get('frontiers', 0)} frontiers",
+            "relocalize": f"{info.get('scans', 0)} scans",
+            "clean": f"{info.get('rooms_done', 0)}/{info.get('rooms', 0)} rooms",
+        }.get(phase)
+        self.bar.update(max(value - self.shown, 0), text)
+        self.shown = max(value, self.shown)
+
+
+def _story_table(story, report: dict) -> str:
+    """The story as a table: the baseline and vacnav side by side."""
+    base, nav = report["baseline"] or {}, report["vacnav"]
+    reloc = "yes" if nav["relocalized"] else "refused: started again from the dock"
+    if nav["relocalized"] and nav.get("relocalize_error_m") is not None:
+        reloc += f" ({100 * nav['relocalize_error_m']:.0f} cm off)"
+    rows = [
+        ("", "bump-and-turn", "vacnav"),
+        ("coverage", f"{100 * base.get('coverage', 0):.1f} %", f"{100 * nav['coverage']:.1f} %"),
+        (
+            "bumps (lidar-invisible)",
+            f"{base.get('bumps', 0)} ({base.get('bumps_invisible', 0)})",
+            f"{nav['bumps']} ({nav['bumps_invisible']})",
+        ),
+        ("bumps into mapped obstacles", "-", str(nav["bumps_mapped"])),
+        ("repeat bumps (invisible)", "-", str(nav["repeat_bumps"])),
+        ("path", f"{base.get('path_m', 0):.0f} m", f"{nav['path_m']:.0f} m"),
+        (
+            "robot time",
+            f"{base.get('time_s', 0):.0f} s",
+            f"{nav['time_s']:.0f} s (exploring {nav['explore_time_s']:.0f} s)",
+        ),
+        ("rebuilt map (free IoU)", "-", f"{nav['map_iou']:.3f}"),
+        ("relocalized", "-", reloc),
+        (
+            "rooms cleaned",
+            "-",
+            f"{nav['rooms_done']} of {nav['rooms']} ({nav['clean_stop']}), "
+            f"{nav['replans']} replans, {nav['recoveries']} recoveries",
+        ),
+        ("cleaning path / (floor / 0.25 m)", "-", str(nav["path_ratio"])),
+        ("wall time", "", f"{report['wall_s']:.1f} s"),
+    ]
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    lines = [f"  {a:<{w0}}  {b:<{w1}}  {c}" for a, b, c in rows]
+    lines.append(f"  pictures: {', '.join(report['pictures'].values())}")
+    return "\n".join(lines)
+
+
+def _story_pictures(story, out) -> dict[str, str]:
+    """Write map.png, rooms.png, plan.png, path.png, cleaned.png and baseline.png; their paths."""
+    import cv2
+    import numpy as np
+
+    from maps import render
+    from navigation.coverage_plan import draw_coverage_plan
+    from navigation.rooms import draw_segmentation
+
+    world, files = story.world, {}
+    explore = story.rebuilt.exploration
+    pic = render.draw_grid(explore.grid, scale=render.auto_scale(explore.grid.shape))
+    pic.path(explore.trajectory[:, :2])
+    if explore.bumps:
+        pic.markers(np.array(explore.bumps), render.BUMP)
+    pic.markers(np.zeros((1, 2)), render.START, render.STAR_MARKER, 13)
+    pic.fit_caption(
         [
             (
-                f"bump-and-turn, {sim.time:.0f} s: coverage {coverage * 100:.1f} %, "
-                f"{len(bumps)} bumps",
+                f"rebuilt map: {explore.time_s:.0f} s of exploration ({explore.stop_reason}), "
+                f"{explore.path_m:.0f} m, free IoU with the world {story.report['map_iou']:.3f}",
+                render.WALL,
+            ),
+            ("blue: exploration path   star: dock (map origin)   x: bump", render.PATH),
+        ]
+    )
+    files["map"] = out / "map.png"
+    pic.save(files["map"])
+    cleaning = story.cleaning
+    if cleaning is not None:
+        seg = cleaning.segmentation
+        occupied = cleaning.costmap.static
+        pic = draw_segmentation(
+            seg, occupied=occupied, caption=[f"{len(seg.rooms)} rooms on the rebuilt map"]
+        )
+        files["rooms"] = out / "rooms.png"
+        pic.save(files["rooms"])
+        pic = draw_coverage_plan(
+            cleaning.first_plan,
+            cleaning.costmap,
+            seg,
+            cleaned=cleaning.cleaned,
+            caption=[
+                f"coverage plan {cleaning.first_plan.length:.0f} m (edge green, lanes blue, "
+                "transitions orange); red: the path driven, as the robot estimated it",
+                f"x: bumps; dark discs: the obstacle memory ({cleaning.remembered} new)",
+            ],
+        )
+        pic.path(cleaning.trajectory[:, :2], (40, 40, 220))
+        if cleaning.bumps:
+            pic.markers(np.array([(x, y) for x, y, _ in cleaning.bumps]), render.BUMP)
+        files["plan"] = out / "plan.png"
+        pic.save(files["plan"])
+    # the truth, in the world: path and cleaned floor, then what was missed
+    floor, cleaned = story.floor, story.cleaned
+    nav = story.report
+    pic = render.draw_plan(
+        world.walls, world.outside, world.resolution, world.origin, world.invisible, cleaned & floor
+    )
+    for path in story.paths:
+        pic.path(path[:, :2])
+    _bump_markers(pic, story.bumps)
+    pic.markers(world.start.as_array()[None, :2], render.START, render.STAR_MARKER, 13)
+    pic.caption(
+        [
+            (
+                f"vacnav, {nav['time_s']:.0f} s: coverage {100 * nav['coverage']:.1f} %, "
+                f"{nav['bumps']} bumps ({nav['bumps_mapped']} into mapped obstacles)",
                 render.WALL,
             ),
             (
-                "blue: path and cleaned floor   x red: bump   x orange: bump on a lidar-invisible "
-                "obstacle (orange cells)",
+                "blue: true path and cleaned floor   x red: bump   x orange: bump on a "
+                "lidar-invisible obstacle (orange cells)   star: dock",
                 render.PATH,
             ),
         ]
     )
-    picture.save(out / "path.png")
-    report["picture"] = str(out / "path.png")
-    write_json(str(out / "report.json"), report)
-    write_json(json_path, report)
-
-    click.echo(
-        f"world {plan.name} ({report['floor_m2']} m2 of reachable floor), robot {robot}, "
-        f"seed {seed}: bump-and-turn baseline"
+    files["path"] = out / "path.png"
+    pic.save(files["path"])
+    pic = render.draw_plan(
+        world.walls, world.outside, world.resolution, world.origin, world.invisible, cleaned & floor
     )
-    click.echo(
-        table(
+    missed = floor & ~cleaned
+    img = pic.image
+    scaled = cv2.resize(
+        missed[::-1].astype(np.uint8), (img.shape[1], img.shape[0]), interpolation=0
+    ).astype(bool)
+    img[scaled[: img.shape[0]]] = (80, 80, 240)
+    floor_m2 = float(floor.sum()) * world.resolution**2
+    pic.caption(
+        [
+            (
+                f"cleaned {100 * nav['coverage']:.1f} % of the {floor_m2:.1f} m2 the robot "
+                "can reach",
+                render.WALL,
+            ),
+            ("blue: cleaned   red: reachable floor left dirty", render.PATH),
+        ]
+    )
+    files["cleaned"] = out / "cleaned.png"
+    pic.save(files["cleaned"])
+    if story.baseline is not None:
+        base = story.baseline
+        pic = render.draw_plan(
+            world.walls,
+            world.outside,
+            world.resolution,
+            world.origin,
+            world.invisible,
+            story.baseline_cleaned & floor,
+        )
+        pic.path(story.baseline_path[:, :2])
+        _bump_markers(pic, story.baseline_bumps)
+        pic.markers(world.start.as_array()[None, :2], render.START, render.STAR_MARKER, 13)
+        pic.caption(
             [
-                ("coverage", f"{coverage * 100:.1f} %"),
                 (
-                    "bumps",
-                    f"{baseline['bumps']} ({baseline['bumps_invisible']} on lidar-invisible ones)",
+                    f"bump-and-turn, {base['time_s']:.0f} s: coverage "
+                    f"{100 * base['coverage']:.1f} %, {base['bumps']} bumps",
+                    render.WALL,
                 ),
-                ("path", f"{path_m:.1f} m"),
-                ("robot time", f"{sim.time:.0f} s"),
-                ("wall time", f"{report['wall_s']:.1f} s"),
-                ("picture", str(out / "path.png")),
+                (
+                    "blue: path and cleaned floor   x red: bump   x orange: bump on a "
+                    "lidar-invisible obstacle (orange cells)",
+                    render.PATH,
+                ),
             ]
         )
+        files["baseline"] = out / "baseline.png"
+        pic.save(files["baseline"])
+    return {name: str(path) for name, path in files.items()}
+
+
+def _bump_markers(pic, bumps) -> None:
+    import numpy as np
+
+    from maps import render
+
+    pic.markers(
+        np.array([(b.x, b.y) for b in bumps if not b.invisible]).reshape(-1, 2), render.BUMP
+    )
+    pic.markers(
+        np.array([(b.x, b.y) for b in bumps if b.invisible]).reshape(-1, 2), render.BUMP_INVISIBLE
     )
 
 
