@@ -673,13 +673,15 @@ class _Cleaner:
         heading = p.theta if v >= 0 else p.theta + math.pi
         reach = cfg.body_radius + 0.01
         cx, cy = p.x + reach * math.cos(heading), p.y + reach * math.sin(heading)
-        mapped = self._mapped_near(p, heading)
         last = self.bumps[-1] if self.bumps else None
-        self.bumps.append((cx, cy, mapped))
         if last is not None and math.hypot(last[0] - cx, last[1] - cy) <= cfg.stuck_radius:
             self.near_bumps += 1
         else:
             self.near_bumps = 1
+        # a wall touched through a tracking error is not touched again at once: a second bump
+        # at the same spot is something the map does not hold (a low object by the wall)
+        mapped = self.near_bumps == 1 and self._mapped_near(p, heading)
+        self.bumps.append((cx, cy, mapped))
         if mapped:
             # a mapped obstacle touched through a tracking error: nothing new for the store,
             # but the plan is kept off that spot from now on
@@ -750,8 +752,7 @@ class _Cleaner:
         if self.recoveries >= cfg.max_recoveries:
             return False
         self.recoveries += 1
-        self.near_bumps = 0
-        if self.get_free():
+        if self.get_free() or (self.forget_marks() and self.get_free()):
             return True
         p = self.pose()
         cm = self.costmap
@@ -786,6 +787,24 @@ class _Cleaner:
             max(best_run, 0.0),
             math.degrees(best),
         )
+        return True
+
+    def forget_marks(self) -> bool:
+        """Shut in by bump marks (guesses of where contacts were) with no free cell in reach:
+        drop the marks within `free_reach` of the robot from the costmap (the store keeps them).
+        True if any were dropped."""
+        cm = self.costmap
+        p = self.pose()
+        res = cm.resolution
+        i, j = cm.world_to_cell([(p.x, p.y)])[0]
+        r = math.ceil(self.config.free_reach / res)
+        h, w = cm.shape
+        i0, i1, j0, j1 = max(i - r, 0), min(i + r + 1, h), max(j - r, 0), min(j + r + 1, w)
+        if i0 >= i1 or j0 >= j1 or not cm.obstacles[i0:i1, j0:j1].any():
+            return False
+        cm.obstacles[i0:i1, j0:j1] = False
+        cm.rebuild()
+        log.info("shut in at (%.2f, %.2f): bump marks near the robot forgotten", p.x, p.y)
         return True
 
     def get_free(self) -> bool:
@@ -918,9 +937,13 @@ class _Cleaner:
                 if self.replan_room(segment.room):
                     continue
             # stalled, bumped again and again near one spot, or no plan from here
+            again = self.near_bumps >= cfg.max_bumps
             if not self.recover():
                 return STUCK
-            self.skip(segment, cfg.recovery_skip)  # go on with the segment past the spot
+            if again:  # the segment leads into what the bumper keeps finding: give it up
+                self.segments.pop(0)
+            else:
+                self.skip(segment, cfg.recovery_skip)  # go on with the segment past the spot
 
     def skip(self, segment, distance: float) -> None:
         """Replace the current segment by what was left of it (`rest`) after `distance` m;
