@@ -106,10 +106,27 @@ def log_info(logfile: str, json_path: str | None) -> None:
 )
 @click.option(
     "--robot",
-    type=click.Choice(["sim"]),
     default="sim",
     show_default=True,
-    help="The robot to drive.",
+    help="sim (the simulator), miio-sim (the same simulation behind a fake firmware on "
+    "loopback, driven through python-miio) or miio://HOST (a real robot: needs --lidar).",
+)
+@click.option(
+    "--token",
+    "token_opt",
+    help="miIO token of a real robot (32 hex characters) [default: $VACNAV_TOKEN, else "
+    "~/.config/vacnav/token].",
+)
+@click.option("--lidar", help="A real robot's lidar byte stream: tcp://HOST:PORT, serial://DEV.")
+@click.option(
+    "--telemetry", help="A real robot's odometry and bumper line stream: tcp://HOST:PORT."
+)
+@click.option(
+    "--drop",
+    type=click.FloatRange(0.0, 0.9),
+    default=0.0,
+    show_default=True,
+    help="miio-sim: share of UDP datagrams the fake firmware drops, each way.",
 )
 @click.option(
     "--store",
@@ -138,6 +155,10 @@ def run(
     world: str,
     invisible: str | None,
     robot: str,
+    token_opt: str | None,
+    lidar: str | None,
+    telemetry: str | None,
+    drop: float,
     store_path: str | None,
     seed: int,
     duration: float | None,
@@ -156,6 +177,15 @@ def run(
     from navigation.mission import run_story
 
     wall_start = time.perf_counter()
+    if robot.startswith("miio://"):
+        _run_real_robot(
+            robot, token_opt, lidar, telemetry, store_path, duration, out_dir, json_path
+        )
+        return
+    if robot not in ("sim", "miio-sim"):
+        raise click.BadParameter(
+            f"{robot!r}: use sim, miio-sim or miio://HOST", param_hint="--robot"
+        )
     if world == "default":
         if invisible:
             raise click.BadParameter("--invisible needs --world PNG", param_hint="--invisible")
@@ -169,7 +199,16 @@ def run(
             store_file.with_name(store_file.name + suffix).unlink(missing_ok=True)
         store_path = str(store_file)
     with MapStore(store_path) as store, _PhaseBars() as bars:
-        story = run_story(plan, store, seed=seed, duration=duration, progress=bars.report)
+        maker = None
+        if robot == "miio-sim":
+            from functools import partial
+
+            from firmware_bridge.fake_firmware import MiioSim
+
+            maker = partial(MiioSim, drop=drop, delay=drop / 2)
+        story = run_story(
+            plan, store, seed=seed, duration=duration, progress=bars.report, robot=maker
+        )
         store_info = {
             "path": store_path,
             "floor": story.floor_name,
@@ -198,6 +237,77 @@ def run(
         f"seed {seed}"
     )
     click.echo(_story_table(story, report))
+
+
+def _run_real_robot(
+    url: str,
+    token_opt: str | None,
+    lidar: str | None,
+    telemetry: str | None,
+    store_path: str | None,
+    duration: float | None,
+    out_dir: str | None,
+    json_path: str | None,
+) -> None:
+    """`vacnav run --robot miio://HOST`: explore from the dock with live SLAM, save the map,
+    clean it room by room; a real robot has no truth to score against, so the report holds what
+    the robot itself measured."""
+    import time
+
+    from firmware_bridge.miio_robot import MiioRobot
+    from firmware_bridge.secrets import resolve_token
+    from maps.store import MapStore
+    from navigation.mission import clean, rebuild_map
+
+    host = url[len("miio://") :].strip("/")
+    if not host:
+        raise click.BadParameter("miio://HOST needs the robot's address", param_hint="--robot")
+    if not lidar:
+        raise click.UsageError(
+            "--robot miio://HOST needs the robot's lidar stream: --lidar tcp://HOST:PORT (ser2net "
+            "on a rooted robot) or serial://DEVICE; miIO itself carries no scans"
+        )
+    token = resolve_token(token_opt)
+    out = results_dir(out_dir)
+    store_path = store_path or str(out / "vacnav.db")
+    start = time.perf_counter()
+    with (
+        MiioRobot(host, token, lidar_url=lidar, telemetry_url=telemetry) as bot,
+        MapStore(store_path) as store,
+    ):
+        floor = "home"
+        rebuilt = rebuild_map(bot, store, floor, time_budget=duration)
+        explored = rebuilt.exploration
+        # the same odometry goes on: the map frame is where it started, up to SLAM's correction
+        map_from_odom = explored.pose.compose(bot.odometry().pose.inverse())
+        left = None if duration is None else max(duration - explored.time_s, 1e-3)
+        cleaning = clean(bot, store, floor, map_from_odom, time_budget=left)
+    report = {
+        "robot": f"miio://{host}",
+        "store": store_path,
+        "vacnav": {
+            "explore_time_s": round(explored.time_s, 1),
+            "explore_stop": explored.stop_reason,
+            "map_version": rebuilt.version.id,
+            "clean_stop": cleaning.stop_reason,
+            "clean_time_s": round(cleaning.time_s, 1),
+            "cleaned_share": round(cleaning.cleaned_share, 4),
+            "rooms": len(cleaning.segmentation.rooms),
+            "rooms_done": len(cleaning.rooms_done),
+            "bumps": len(cleaning.bumps) + len(explored.bumps),
+            "path_m": round(explored.path_m + cleaning.path_m, 2),
+        },
+        "wall_s": round(time.perf_counter() - start, 2),
+    }
+    write_json(str(out / "report.json"), report)
+    write_json(json_path, report)
+    nav = report["vacnav"]
+    click.echo(
+        f"robot miio://{host}: explored {nav['explore_time_s']:.0f} s ({nav['explore_stop']}), "
+        f"map version {nav['map_version']}; cleaned {100 * nav['cleaned_share']:.1f} % of the "
+        f"planned floor by its own estimate, {nav['rooms_done']} of {nav['rooms']} rooms "
+        f"({nav['clean_stop']}), {nav['bumps']} bumps, {nav['path_m']:.0f} m"
+    )
 
 
 class _PhaseBars:

@@ -1314,14 +1314,35 @@ def run_story(
     duration: float | None = None,
     baseline: bool = True,
     progress: Callable[[str, dict], None] | None = None,
+    robot: Callable[..., SimulatedRobot] | None = None,
 ) -> Story:
     """The whole story in the simulator, scored against the truth (module docstring, 4).
 
     `duration`: robot seconds for the whole vacnav job (exploration, relocalization and
     cleaning), default the exploration's and the cleaning's own budgets. The baseline (with
     `baseline`) drives bump-and-turn for the robot time vacnav used in all. `progress(phase,
-    info)` sees the phases "explore", "relocalize", "clean", "baseline".
+    info)` sees the phases "explore", "relocalize", "clean", "baseline". `robot(world, seed=,
+    start=)` makes each robot (default SimulatedRobot; `firmware_bridge.fake_firmware.MiioSim`
+    drives the same simulation through python-miio and a fake firmware); it must expose the
+    simulator's `true_pose` and `bumps` for the scoring, and is closed at the end if it can be.
     """
+    factory = robot or SimulatedRobot
+    made: list = []
+
+    def make(**kw):
+        made.append(factory(world, seed=seed, **kw))
+        return made[-1]
+
+    try:
+        return _story(world, store, make, seed, config, duration, baseline, progress)
+    finally:
+        for r in made:
+            close = getattr(r, "close", None)
+            if close is not None:
+                close()
+
+
+def _story(world, store, make, seed, config, duration, baseline, progress) -> Story:
     config = config or MissionConfig()
     floor = check_world(world)
     name = floor_name(world)
@@ -1335,7 +1356,7 @@ def run_story(
 
     # 1. the cloud map is lost: explore from the dock and rebuild the map
     t = time.perf_counter()
-    explorer = _Recorded(SimulatedRobot(world, seed=seed))
+    explorer = _Recorded(make())
     rebuilt = rebuild_map(
         explorer,
         store,
@@ -1358,7 +1379,7 @@ def run_story(
     reboot = reboot_pose(world, seed)
     if left > 0:
         t = time.perf_counter()
-        cleaner = _Recorded(SimulatedRobot(world, seed=seed, start=reboot))
+        cleaner = _Recorded(make(start=reboot))
         robots.append(cleaner)
         relocalization, localizers = relocalize_robot(
             cleaner, store, config, progress=report_to("relocalize")
@@ -1370,7 +1391,7 @@ def run_story(
         else:
             # the dock is the map origin: a robot that starts there knows where it is
             left -= cleaner.time
-            cleaner = _Recorded(SimulatedRobot(world, seed=seed))
+            cleaner = _Recorded(make())
             robots.append(cleaner)
             map_from_odom = Pose()
             localizer = localizers.get(name)
