@@ -340,22 +340,7 @@ class _Driver:
                 del self._times[:keep], self._odom[:keep]
 
     def _odom_at(self, t: float) -> np.ndarray:
-        times = self._times
-        k = int(np.searchsorted(times, t))
-        if k == 0:
-            return self._odom[0]
-        if k >= len(times):
-            return self._odom[-1]
-        t0, t1 = times[k - 1], times[k]
-        f = 0.0 if t1 <= t0 else (t - t0) / (t1 - t0)
-        a, b = self._odom[k - 1], self._odom[k]
-        return np.array(
-            [
-                a[0] + f * (b[0] - a[0]),
-                a[1] + f * (b[1] - a[1]),
-                a[2] + f * float(wrap_angle(b[2] - a[2])),
-            ]
-        )
+        return odometry_at(self._times, self._odom, t)
 
     @property
     def has_pose(self) -> bool:
@@ -375,6 +360,27 @@ class _Driver:
 
 
 # ---------------------------------------------------------------------------- exploration
+def odometry_at(times: list[float], poses: list[np.ndarray], t: float) -> np.ndarray:
+    """The odometry pose (x, y, theta) at robot time `t`, interpolated between the poses read
+    after each drive command (`times` ascending; the heading along the shorter way round);
+    the first or last pose outside them."""
+    k = int(np.searchsorted(times, t))
+    if k == 0:
+        return poses[0]
+    if k >= len(times):
+        return poses[-1]
+    t0, t1 = times[k - 1], times[k]
+    f = 0.0 if t1 <= t0 else (t - t0) / (t1 - t0)
+    a, b = poses[k - 1], poses[k]
+    return np.array(
+        [
+            a[0] + f * (b[0] - a[0]),
+            a[1] + f * (b[1] - a[1]),
+            a[2] + f * float(wrap_angle(b[2] - a[2])),
+        ]
+    )
+
+
 _GET_FREE_REACH = 0.6  # m: how far the robot looks for room when no plan can start
 
 

@@ -74,6 +74,7 @@ from navigation.exploration import (
     ExplorationResult,
     explore,
     map_iou,
+    odometry_at,
 )
 from navigation.floors import FloorResult, LocalizerCache, relocalize_floors
 from navigation.localization import Localizer, LocalizerConfig, Tracker
@@ -471,22 +472,7 @@ class _Cleaner:
                 del self.times[:keep], self.odoms[:keep]
 
     def _odom_at(self, t: float) -> np.ndarray:
-        times = self.times
-        k = int(np.searchsorted(times, t))
-        if k == 0:
-            return self.odoms[0]
-        if k >= len(times):
-            return self.odoms[-1]
-        t0, t1 = times[k - 1], times[k]
-        f = 0.0 if t1 <= t0 else (t - t0) / (t1 - t0)
-        a, b = self.odoms[k - 1], self.odoms[k]
-        return np.array(
-            [
-                a[0] + f * (b[0] - a[0]),
-                a[1] + f * (b[1] - a[1]),
-                a[2] + f * float(wrap_angle(b[2] - a[2])),
-            ]
-        )
+        return odometry_at(self.times, self.odoms, t)
 
     def update_cleaned(self) -> np.ndarray:
         """Add the brush's sweep along the estimated path since the last update."""
