@@ -334,3 +334,22 @@ def test_vacnav_run_drives_a_robot_over_miio(tmp_path):
     # without the lidar stream: a clear error, no crash
     result = CliRunner().invoke(cli, ["run", "--robot", "miio://127.0.0.42"])
     assert result.exit_code != 0 and "--lidar" in result.output
+
+
+def test_the_token_never_shows_in_help_or_errors(tmp_path):
+    from firmware_bridge.secrets import Token
+
+    token = Token.generate().hex()
+    runner = CliRunner()
+    result = runner.invoke(cli, ["run", "--help"], env={"VACNAV_TOKEN": token})
+    assert result.exit_code == 0 and "--token" in result.output
+    assert token not in result.output
+    # a malformed token (one character short) is refused without being echoed
+    bad = token[:-1]
+    result = runner.invoke(
+        cli,
+        ["run", "--robot", "miio://127.0.0.43", "--lidar", "tcp://127.0.0.43:9", "--token", bad],
+    )
+    assert result.exit_code != 0
+    said = result.output + str(result.exception)  # main() prints the exception's one line
+    assert bad not in said and "token" in said.lower()
