@@ -997,11 +997,13 @@ class _Cleaner:
                 if self.replan_room(segment.room):
                     continue
             # stalled, bumped again and again near one spot, or no plan from here
-            again = self.near_bumps >= cfg.max_bumps
+            again = outcome in ("bumped", "touched") and self.near_bumps >= cfg.max_bumps
             if not self.recover():
                 return STUCK
-            if again:  # the segment leads into what the bumper keeps finding: give it up
-                self.segments.pop(0)
+            if again:
+                # the segment leads into what the bumper keeps finding: go on well past it
+                self.near_bumps = 0
+                self.skip(segment, 2 * cfg.recovery_skip)
             else:
                 self.skip(segment, cfg.recovery_skip)  # go on with the segment past the spot
 
