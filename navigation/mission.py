@@ -160,10 +160,6 @@ class MissionConfig:
     stall_time: float = 20.0  # s without progress along a segment: stuck
     progress_step: float = 0.05  # m the distance left on a segment must shrink to count
     recovery_distance: float = 0.3  # m the recovery sequence drives into open space at most
-    # an edge pass is driven this far (m) off the wall the lidar sees, moved by at most
-    # max_wall_shift from the plan (see _Cleaner.wall_shift)
-    wall_margin: float = 0.015
-    max_wall_shift: float = 0.08
     free_reach: float = 0.6  # m: how far a robot on a cell it may not stand on looks for one
     recovery_skip: float = 0.5  # m of the segment given up where the robot got stuck
     max_recoveries: int = 20  # recoveries in one cleaning before giving up (STUCK)
@@ -183,7 +179,7 @@ class MissionConfig:
         non_negative = (
             "contact_spread corner_angle corner_leg body_radius smoothing grow_distance "
             "bump_deeper grow_radius backoff bump_depth mapped_tolerance progress_step "
-            "recovery_distance recovery_skip free_reach wall_margin max_wall_shift"
+            "recovery_distance recovery_skip free_reach"
         )
         for name in non_negative.split():
             value = getattr(self, name)
@@ -399,8 +395,6 @@ class _Cleaner:
         self.rest = np.zeros((0, 2))  # what was left of the path a bump interrupted
         self.progress: Progress | None = None
         self.next_report = 0.0
-        self.seen = np.zeros((0, 2))  # the last scan's hits, map frame
-        self.shift = 0.0  # m the edge pass is moved towards the wall the lidar sees
 
     # -------------------------------------------------------------- sensing
     def start_tracking(self, map_from_odom: Pose) -> None:
@@ -448,9 +442,6 @@ class _Cleaner:
         scans = self.robot.scans()
         for scan in scans:
             self.scans_seen += 1
-            # the hits in the map frame, at the pose of the revolution's middle (for wall_shift)
-            mid = Pose.from_array(self._odom_at(scan.stamp + scan.duration / 2))
-            self.seen = self.tracker.map_from_odom.compose(mid).transform_points(scan.points())
             if self.scans_seen % self.config.track_every:
                 continue
             # the odometry at the revolution's start, and the mean speeds over it (to de-skew)
@@ -595,10 +586,9 @@ class _Cleaner:
         self.versions.append(info.id)
 
     # -------------------------------------------------------------- driving
-    def follow(self, waypoints: np.ndarray, edge: bool = False) -> str:
+    def follow(self, waypoints: np.ndarray) -> str:
         """Drive a polyline: DONE, "bumped" (a new obstacle), "touched" (one the map shows),
-        "stalled", LOST or TIME_BUDGET. `edge`: an edge pass, driven up to the wall the lidar
-        sees (see `wall_shift`)."""
+        "stalled", LOST or TIME_BUDGET."""
         pts = np.asarray(waypoints, np.float64)
 
         p = self.pose()
@@ -613,9 +603,9 @@ class _Cleaner:
             pts = np.vstack((way.waypoints, pts[1:]))
         else:
             pts = np.vstack(([p.x, p.y], pts[1:] if len(pts) > 1 else pts))
-        return self.track(_Path(simplify(pts, self.config.smoothing), self.config), edge)
+        return self.track(_Path(simplify(pts, self.config.smoothing), self.config))
 
-    def track(self, path: _Path, edge: bool = False) -> str:
+    def track(self, path: _Path) -> str:
         """Pure pursuit along `path`: steer towards the point `lookahead` m further along it
         than the robot's projection, never past the next sharp corner, where the robot stops
         and turns in place; the end is reached within `reach_tolerance` along the path."""
@@ -647,9 +637,6 @@ class _Cleaner:
                 self.rest = path.after(done)
                 return "stalled"
             tx, ty = path.point_at(min(done + cfg.lookahead, corner))
-            if edge:
-                ox, oy = self.wall_shift(path, done, p)
-                tx, ty = tx + ox, ty + oy
             dist = math.hypot(tx - p.x, ty - p.y)
             if dist < 1e-6:
                 done += cfg.reach_tolerance
@@ -663,67 +650,6 @@ class _Cleaner:
             if self.step(v, w, cfg.control_dt):
                 self.rest = path.after(done)
                 return "bumped" if self.on_bump(v) else "touched"
-
-    def wall_shift(self, path: _Path, done: float, p: Pose) -> tuple[float, float]:
-        """How far (x, y) to move the pursuit point of an edge pass towards its wall.
-
-        The plan keeps the body off the map's solid cells along a chain of cell centres: 0.2-0.3
-        m from the true wall, where the brush misses the floor next to it. The lidar measures
-        the wall itself (to a cm or two): among the last scan's hits beside the path (from 0.1
-        m behind the robot to 0.4 m ahead, within 0.45 m of the path on the side where the
-        costmap holds the wall), the nearest few give the wall's distance, and the point is
-        moved so the body passes `wall_margin` off it, by at most `max_wall_shift`; never away
-        from the plan, and not at all with no wall there (a doorway) or walls on both sides."""
-        cfg = self.config
-        a = np.asarray(path.point_at(max(done - 0.2, 0.0)))
-        b = np.asarray(path.point_at(min(done + 0.3, path.length)))
-        d = b - a
-        length = float(np.hypot(d[0], d[1]))
-        if length < 0.1 or len(self.seen) == 0:
-            self.shift = 0.0
-            return 0.0, 0.0
-        u = d / length
-        n = np.array([-u[1], u[0]])
-        here = np.asarray(path.point_at(done))
-        cm = self.costmap
-        h, w = cm.shape
-        sides = []
-        for sign in (1.0, -1.0):
-            probe = here + sign * np.outer(np.arange(0.2, 0.36, 0.05), n)
-            ij = cm.world_to_cell(probe)
-            inside = (ij[:, 0] >= 0) & (ij[:, 0] < h) & (ij[:, 1] >= 0) & (ij[:, 1] < w)
-            sides.append(bool(cm.lethal[ij[inside, 0], ij[inside, 1]].any()))
-        if sides[0] == sides[1]:
-            self.shift = 0.0
-            return 0.0, 0.0
-        side = n if sides[0] else -n
-        rel = self.seen - np.array([p.x, p.y])
-        along = rel @ u
-        lateral = rel @ side
-        near = (along > -0.1) & (along < 0.4) & (lateral > 0.0) & (lateral < 0.45)
-        lat, alo = lateral[near], along[near]
-        # a straight wall beside the robot and going on ahead: hits from beside the body to
-        # 0.3 m ahead, all within 3 cm of one line parallel to the path (a door jamb's end,
-        # a chair leg or a corner is none)
-        if (
-            lat.size < 5
-            or alo.min() > 0.0
-            or alo.max() < 0.3
-            or float(np.percentile(lat, 90) - np.percentile(lat, 10)) > 0.03
-        ):
-            self.shift *= 0.5
-            return float(side[0] * self.shift), float(side[1] * self.shift)
-        # faded out near the plan's sharp corners: the body swings round a door jamb's edge
-        # there, which the shift along the wall before it would bring too close
-        before = path.corners[path.corners < done - 1e-9]
-        since = done - (float(before[-1]) if before.size else -math.inf)
-        gap = min(since, path.next_corner(done) - done)
-        limit = cfg.max_wall_shift * float(np.clip((gap - 0.15) / 0.3, 0.0, 1.0))
-        wall = float(np.percentile(lat, 10))  # from the robot
-        off_path = float((np.array([p.x, p.y]) - here) @ side)  # robot towards the wall
-        want = float(np.clip(wall + off_path - (cfg.body_radius + cfg.wall_margin), 0.0, limit))
-        self.shift = 0.5 * self.shift + 0.5 * want
-        return float(side[0] * self.shift), float(side[1] * self.shift)
 
     def on_bump(self, v: float) -> bool:
         """Remember the contact (unless the map shows an obstacle there) and back off. True
@@ -975,7 +901,7 @@ class _Cleaner:
                     continue
                 return DONE
             segment = self.segments[0]
-            outcome = self.follow(segment.waypoints, edge=segment.kind == "edge")
+            outcome = self.follow(segment.waypoints)
             if outcome == DONE:
                 self.segments.pop(0)
                 self.near_bumps = 0
