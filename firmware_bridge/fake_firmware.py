@@ -457,15 +457,18 @@ class FakeFirmware:
 
     def connect(self, **options) -> MiioRobot:
         """A MiioRobot wired to this fake: its streams, the frame of the simulated robot's
-        odometry (start pose -> dock), and loopback timeouts (answers take about 1 ms)."""
+        odometry (start pose -> dock), and loopback timings: answers take about 1 ms, so a
+        resend after 0.02 s (a late answer is harmless: the resend is answered from the cache),
+        up to 30 resends with backoff capped at 0.1 s (about 3 s of patience in all)."""
         dock = self.start_pose.inverse().compose(self.world.start)  # the dock, odometry frame
         settings = {
             "lidar_url": self.lidar_url,
             "telemetry_url": self.telemetry_url,
             "frame": RobotFrame.from_dock(dock, self.dock_mm, self.dock_heading),
-            "timeout": 0.05,
-            "retries": 12,
-            "backoff": 0.02,
+            "timeout": 0.02,
+            "retries": 30,
+            "backoff": 0.005,
+            "max_backoff": 0.1,
             "move_margin": 2.0,
             "poll_interval": 0.02,
             "model": self.model,

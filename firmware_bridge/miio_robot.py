@@ -686,7 +686,7 @@ class MiioRobot:
     lidar_url, telemetry_url : ``tcp://HOST:PORT`` sensor streams of a rooted robot (optional).
     frame : our frame -> the robot's map frame (default `RobotFrame.from_dock()`).
     timeout : s to wait for each answer; retries : resends of an unanswered request (same id);
-    backoff : s before the first resend, doubling each time (capped at 1 s).
+    backoff : s before the first resend, doubling each time up to `max_backoff`.
     connect_timeout : s for `connect()` to decide unreachable / wrong token.
     move_margin : s beyond a move's duration to wait for the telemetry to report its end.
     poll_interval : s between status polls while the firmware runs a job.
@@ -705,6 +705,7 @@ class MiioRobot:
         timeout: float = 1.0,
         retries: int = 3,
         backoff: float = 0.1,
+        max_backoff: float = 1.0,
         connect_timeout: float = 4.0,
         move_margin: float = 2.0,
         poll_interval: float = 0.5,
@@ -720,8 +721,8 @@ class MiioRobot:
         ):
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be > 0 s (or m), got {value}")
-        if not (math.isfinite(backoff) and backoff >= 0 and math.isfinite(move_margin)):
-            raise ValueError("backoff and move_margin must be finite and >= 0")
+        if not all(math.isfinite(x) and x >= 0 for x in (backoff, max_backoff, move_margin)):
+            raise ValueError("backoff, max_backoff and move_margin must be finite and >= 0")
         if int(retries) < 0:
             raise ValueError(f"retries must be >= 0, got {retries}")
         if not isinstance(host, str) or not host.strip():
@@ -735,6 +736,7 @@ class MiioRobot:
         self.timeout = float(timeout)
         self.retries = int(retries)
         self.backoff = float(backoff)
+        self.max_backoff = float(max_backoff)
         self.connect_timeout = float(connect_timeout)
         self.move_margin = float(move_margin)
         self.poll_interval = float(poll_interval)
@@ -888,7 +890,7 @@ class MiioRobot:
                 else:
                     return result
                 elapsed = time.monotonic() - start
-                pause = min(self.backoff * 2 ** (attempt - 1), 1.0)
+                pause = min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
                 pause *= 0.75 + 0.5 * self._rng.random()
                 if budget is not None:
                     if elapsed + pause + self.timeout > budget:
