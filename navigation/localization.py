@@ -147,7 +147,7 @@ class LocalizerConfig:
     confirm_scans: int = 3  # scans it must win (the first included) ...
     sure_score: float = 0.55  # ... when it scores at least this on each, else
     confirm_scans_low: int = 5  # ... this many (clutter the map does not hold)
-    min_sharpness: float = 0.06  # score drop it shows a sharpness_step away, every direction
+    min_sharpness: float = 0.045  # score drop it shows a sharpness_step away, every direction
     sharpness_step: float = 0.1  # m
     min_travel: float = 0.1  # m of odometry travel, or ...
     min_turn: float = math.radians(20.0)  # ... this much turning before any acceptance
