@@ -31,3 +31,19 @@ class NoPathFound(NavigationError):
         self.reason = reason
         self.start = start
         self.goal = goal
+
+
+def check_numbers(config: object, positive: str = "", non_negative: str = "") -> None:
+    """ValueError naming the field unless each field of `config` named in `positive` (space
+    separated) is a finite number > 0 and each in `non_negative` one >= 0."""
+    import math
+
+    for names, strict in ((positive, True), (non_negative, False)):
+        for name in names.split():
+            value = getattr(config, name)
+            number = isinstance(value, int | float) and math.isfinite(value)
+            if not (number and (value > 0 if strict else value >= 0)):
+                raise ValueError(
+                    f"{type(config).__name__}.{name} must be a number {'>' if strict else '>='} 0, "
+                    f"got {value!r}"
+                )

@@ -70,7 +70,7 @@ from maps.model import FREE_THRESH, OCCUPIED_THRESH
 from maps.scan import Scan
 from navigation.costmap import LETHAL, MAX_NON_OBSTACLE, UNKNOWN, Costmap, CostmapConfig
 from navigation.coverage import CoverageConfig, reachable_floor, swept_area
-from navigation.errors import NavigationError, NoPathFound
+from navigation.errors import NavigationError, NoPathFound, check_numbers
 from navigation.planner import Plan, Planner, PlannerConfig
 from navigation.slam.slam import Slam
 
@@ -132,22 +132,18 @@ class ExplorationConfig:
     planner: PlannerConfig = field(default_factory=lambda: PlannerConfig(allow_unknown=True))
 
     def __post_init__(self) -> None:
-        positive = (
-            "time_budget control_dt max_v max_w heading_gain align_tolerance waypoint_tolerance "
-            "goal_tolerance replan_period approach stall_time scan_timeout robot_radius"
+        check_numbers(
+            self,
+            positive=(
+                "time_budget control_dt max_v max_w heading_gain align_tolerance "
+                "waypoint_tolerance goal_tolerance replan_period approach stall_time scan_timeout "
+                "robot_radius"
+            ),
+            non_negative=(
+                "min_w look_angle min_frontier min_hole group no_return_cap distance_weight "
+                "size_weight keep_bonus attempt_radius progress_step backoff"
+            ),
         )
-        for name in positive.split():
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                raise ValueError(f"ExplorationConfig.{name} must be a number > 0, got {value!r}")
-        non_negative = (
-            "min_w look_angle min_frontier min_hole group no_return_cap distance_weight "
-            "size_weight keep_bonus attempt_radius progress_step backoff"
-        )
-        for name in non_negative.split():
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"ExplorationConfig.{name} must be a number >= 0, got {value!r}")
         for name in ("max_attempts", "max_stuck", "vanish_plans"):
             value = getattr(self, name)
             if not (isinstance(value, int) and value >= 1):

@@ -68,7 +68,7 @@ from navigation.baseline import BaselineConfig, run_bump_and_turn
 from navigation.costmap import MAX_NON_OBSTACLE, Costmap, CostmapConfig
 from navigation.coverage import CoverageConfig, coverage_ratio, reachable_floor, swept_area
 from navigation.coverage_plan import CoveragePlan, CoveragePlanConfig, plan_coverage
-from navigation.errors import NavigationError, NoPathFound
+from navigation.errors import NavigationError, NoPathFound, check_numbers
 from navigation.exploration import (
     ExplorationConfig,
     ExplorationResult,
@@ -168,23 +168,18 @@ class MissionConfig:
     track_every: int = 2  # scans: the tracker re-matches every n-th (odometry in between)
 
     def __post_init__(self) -> None:
-        positive = (
-            "time_budget control_dt max_v max_w heading_gain align_tolerance lookahead "
-            "reach_tolerance stall_time stuck_radius progress_period"
+        check_numbers(
+            self,
+            positive=(
+                "time_budget control_dt max_v max_w heading_gain align_tolerance lookahead "
+                "reach_tolerance stall_time stuck_radius progress_period"
+            ),
+            non_negative=(
+                "contact_spread corner_angle corner_leg body_radius smoothing grow_distance "
+                "bump_deeper grow_radius backoff bump_depth mapped_tolerance progress_step "
+                "recovery_distance recovery_skip free_reach"
+            ),
         )
-        for name in positive.split():
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                raise ValueError(f"MissionConfig.{name} must be a number > 0, got {value!r}")
-        non_negative = (
-            "contact_spread corner_angle corner_leg body_radius smoothing grow_distance "
-            "bump_deeper grow_radius backoff bump_depth mapped_tolerance progress_step "
-            "recovery_distance recovery_skip free_reach"
-        )
-        for name in non_negative.split():
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"MissionConfig.{name} must be a number >= 0, got {value!r}")
         if not (isinstance(self.track_every, int) and self.track_every >= 1):
             raise ValueError(
                 f"MissionConfig.track_every must be an int >= 1, got {self.track_every!r}"

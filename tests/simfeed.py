@@ -8,23 +8,12 @@ import time
 import numpy as np
 
 from firmware_bridge.simulated import SimulatedRobot
-from maps import Pose, wrap_angle
+from maps import Pose
 from navigation.baseline import BaselineConfig, run_bump_and_turn
+from navigation.exploration import odometry_at
 from navigation.slam.slam import Slam
 
-
-def _interp(times: list[float], poses: list[np.ndarray], t: float) -> np.ndarray:
-    k = int(np.searchsorted(times, t))
-    if k == 0:
-        return poses[0]
-    if k >= len(times):
-        return poses[-1]
-    t0, t1 = times[k - 1], times[k]
-    f = 0.0 if t1 <= t0 else (t - t0) / (t1 - t0)
-    a, b = poses[k - 1], poses[k]
-    return np.array(
-        [a[0] + f * (b[0] - a[0]), a[1] + f * (b[1] - a[1]), a[2] + f * wrap_angle(b[2] - a[2])]
-    )
+_interp = odometry_at  # the odometry at a scan's time, as the mission interpolates it
 
 
 def drive_and_map(
