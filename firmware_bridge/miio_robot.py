@@ -69,7 +69,15 @@ from urllib.parse import urlsplit
 import numpy as np
 from miio import DeviceError, DeviceException, RoborockVacuum
 
-from firmware_bridge.errors import BridgeError
+from firmware_bridge.errors import (
+    BridgeError,
+    FirmwareError,
+    RobotTimeout,
+    RobotUnreachable,
+    SensorError,
+    TokenRejected,
+    UnsupportedCommand,
+)
 from firmware_bridge.lds import NEATO_PACKET_BYTES, LdsDecoder
 from firmware_bridge.secrets import REDACTED, RedactingFilter, Token
 from maps.geometry import Pose, wrap_angle
@@ -164,37 +172,6 @@ def error_text(code: int) -> str:
     """Readable text of a Roborock error code (python-miio 0.5.12's table, 0-24)."""
     text = ERROR_TEXT.get(int(code))
     return text if text is not None else f"error code {int(code)} (not in the known table 0-24)"
-
-
-# ------------------------------------------------------------------------------------- errors
-class RobotUnreachable(BridgeError):
-    """Nothing answers the miIO handshake at the robot's address (off, asleep, wrong address)."""
-
-
-class TokenRejected(BridgeError):
-    """The robot answers the handshake but not our encrypted commands: the token is wrong."""
-
-
-class RobotTimeout(BridgeError):
-    """A command got no answer after every retry (it may or may not have run)."""
-
-
-class FirmwareError(BridgeError):
-    """The firmware answered with an error, or reports an error code; `code` and `method` say
-    which (code is the RPC error code, or the robot's error_code for a robot in error)."""
-
-    def __init__(self, message: str, *, code: int | None = None, method: str = "") -> None:
-        super().__init__(message)
-        self.code = code
-        self.method = method
-
-
-class UnsupportedCommand(FirmwareError):
-    """The firmware does not know the method (JSON-RPC error -32601)."""
-
-
-class SensorError(BridgeError):
-    """The lidar or telemetry stream cannot be opened, closed, or says nothing in time."""
 
 
 # ------------------------------------------------------------------------------------- frames
