@@ -454,10 +454,15 @@ def _around(keys: set[tuple[int, int]]) -> set[tuple[int, int]]:
     return {(i + di, j + dj) for i, j in keys for di in r for dj in r}
 
 
-def _nearest_free(costmap: Costmap, pose: Pose, reach: float) -> tuple[float, float] | None:
+def nearest_free(
+    costmap: Costmap, pose: Pose, reach: float, blocked: np.ndarray | None = None
+) -> tuple[float, float] | None:
     """The nearest cell centre within `reach` m where the body fits (cost <= 252) and the
-    straight line from `pose` to it touches no lethal cell; None if there is none."""
+    straight line from `pose` to it crosses no `blocked` cell (default: the lethal ones) and
+    stays on the map; None if there is none."""
     res = costmap.resolution
+    if blocked is None:
+        blocked = costmap.costs >= LETHAL
     i, j = costmap.world_to_cell([(pose.x, pose.y)])[0]
     h, w = costmap.shape
     r = math.ceil(reach / res)
@@ -476,7 +481,8 @@ def _nearest_free(costmap: Costmap, pose: Pose, reach: float) -> tuple[float, fl
         t = np.linspace(0.0, 1.0, n)[:, None]
         line = np.array([pose.x, pose.y]) + t * (centres[k] - np.array([pose.x, pose.y]))
         cells = costmap.world_to_cell(line)
-        if (costmap.costs[cells[:, 0], cells[:, 1]] < LETHAL).all():
+        inside = (cells[:, 0] >= 0) & (cells[:, 0] < h) & (cells[:, 1] >= 0) & (cells[:, 1] < w)
+        if inside.all() and not blocked[cells[:, 0], cells[:, 1]].any():
             return float(centres[k, 0]), float(centres[k, 1])
     return None
 
@@ -1012,7 +1018,7 @@ class _Explorer:
                     self.on_bump(v)
                     return
             return
-        target = _nearest_free(costmap, pose, _GET_FREE_REACH)
+        target = nearest_free(costmap, pose, _GET_FREE_REACH)
         if target is not None:
             heading = math.atan2(target[1] - pose.y, target[0] - pose.x)
             err = float(wrap_angle(heading - pose.theta))

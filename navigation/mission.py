@@ -74,6 +74,7 @@ from navigation.exploration import (
     ExplorationResult,
     explore,
     map_iou,
+    nearest_free,
     odometry_at,
 )
 from navigation.floors import FloorResult, LocalizerCache, relocalize_floors
@@ -798,7 +799,9 @@ class _Cleaner:
         h, w = cm.shape
         if 0 <= i < h and 0 <= j < w and cm.costs[i, j] <= MAX_NON_OBSTACLE:
             return False
-        spot = _free_spot(cm, p, self.config.free_reach)
+        # bump marks may be crossed: they are guesses of where a contact was, and the robot
+        # stands among its own
+        spot = nearest_free(cm, p, self.config.free_reach, cm.static | cm.keepout | cm.unknown)
         if spot is None:
             return False
         dx, dy = spot[0] - p.x, spot[1] - p.y
@@ -936,37 +939,6 @@ class _Cleaner:
             self.segments.pop(0)
         else:
             self.segments[0] = replace(segment, waypoints=rest)
-
-
-def _free_spot(costmap: Costmap, pose: Pose, reach: float) -> tuple[float, float] | None:
-    """The nearest cell centre within `reach` m of `pose` where the body may stand (cost <=
-    252), on a straight line from `pose` that crosses no wall, restriction or unknown cell of
-    the map; bump marks may be crossed (they are guesses of where a contact was, and the robot
-    stands among its own). None if there is none."""
-    res = costmap.resolution
-    i, j = costmap.world_to_cell([(pose.x, pose.y)])[0]
-    h, w = costmap.shape
-    r = math.ceil(reach / res)
-    i0, i1, j0, j1 = max(i - r, 0), min(i + r + 1, h), max(j - r, 0), min(j + r + 1, w)
-    if i0 >= i1 or j0 >= j1:
-        return None
-    ii, jj = np.nonzero(costmap.costs[i0:i1, j0:j1] <= MAX_NON_OBSTACLE)
-    if ii.size == 0:
-        return None
-    centres = costmap.cell_to_world(np.column_stack((ii + i0, jj + j0)))
-    dist = np.hypot(centres[:, 0] - pose.x, centres[:, 1] - pose.y)
-    solid = costmap.static | costmap.keepout | costmap.unknown
-    for k in np.argsort(dist, kind="stable"):
-        if dist[k] > reach:
-            break
-        n = max(2, math.ceil(dist[k] / (res / 2)))
-        t = np.linspace(0.0, 1.0, n)[:, None]
-        line = np.array([pose.x, pose.y]) + t * (centres[k] - np.array([pose.x, pose.y]))
-        cells = costmap.world_to_cell(line)
-        inside = (cells[:, 0] >= 0) & (cells[:, 0] < h) & (cells[:, 1] >= 0) & (cells[:, 1] < w)
-        if inside.all() and not solid[cells[:, 0], cells[:, 1]].any():
-            return float(centres[k, 0]), float(centres[k, 1])
-    return None
 
 
 class _Path:
