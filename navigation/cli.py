@@ -467,26 +467,13 @@ def _story_pictures(story, out) -> dict[str, str]:
     # the truth, in the world: path and cleaned floor, then what was missed
     floor, cleaned = story.floor, story.cleaned
     nav = story.report
-    pic = render.draw_plan(
-        world.walls, world.outside, world.resolution, world.origin, world.invisible, cleaned & floor
-    )
-    for path in story.paths:
-        pic.path(path[:, :2])
-    _bump_markers(pic, story.bumps)
-    pic.markers(world.start.as_array()[None, :2], render.START, render.STAR_MARKER, 13)
-    pic.caption(
-        [
-            (
-                f"vacnav, {nav['time_s']:.0f} s: coverage {100 * nav['coverage']:.1f} %, "
-                f"{nav['bumps']} bumps ({nav['bumps_mapped']} into mapped obstacles)",
-                render.WALL,
-            ),
-            (
-                "blue: true path and cleaned floor   x red: bump   x orange: bump on a "
-                "lidar-invisible obstacle (orange cells)   star: dock",
-                render.PATH,
-            ),
-        ]
+    pic = _truth_picture(
+        world,
+        cleaned & floor,
+        story.paths,
+        story.bumps,
+        f"vacnav, {nav['time_s']:.0f} s: coverage {100 * nav['coverage']:.1f} %, "
+        f"{nav['bumps']} bumps ({nav['bumps_mapped']} into mapped obstacles)",
     )
     files["path"] = out / "path.png"
     pic.save(files["path"])
@@ -514,34 +501,41 @@ def _story_pictures(story, out) -> dict[str, str]:
     pic.save(files["cleaned"])
     if story.baseline is not None:
         base = story.baseline
-        pic = render.draw_plan(
-            world.walls,
-            world.outside,
-            world.resolution,
-            world.origin,
-            world.invisible,
+        pic = _truth_picture(
+            world,
             story.baseline_cleaned & floor,
-        )
-        pic.path(story.baseline_path[:, :2])
-        _bump_markers(pic, story.baseline_bumps)
-        pic.markers(world.start.as_array()[None, :2], render.START, render.STAR_MARKER, 13)
-        pic.caption(
-            [
-                (
-                    f"bump-and-turn, {base['time_s']:.0f} s: coverage "
-                    f"{100 * base['coverage']:.1f} %, {base['bumps']} bumps",
-                    render.WALL,
-                ),
-                (
-                    "blue: path and cleaned floor   x red: bump   x orange: bump on a "
-                    "lidar-invisible obstacle (orange cells)",
-                    render.PATH,
-                ),
-            ]
+            [story.baseline_path],
+            story.baseline_bumps,
+            f"bump-and-turn, {base['time_s']:.0f} s: coverage {100 * base['coverage']:.1f} %, "
+            f"{base['bumps']} bumps",
         )
         files["baseline"] = out / "baseline.png"
         pic.save(files["baseline"])
     return {name: str(path) for name, path in files.items()}
+
+
+def _truth_picture(world, cleaned, paths, bumps, title: str):
+    """The world with the cleaned floor, true paths, bumps and the dock, captioned."""
+    from maps import render
+
+    pic = render.draw_plan(
+        world.walls, world.outside, world.resolution, world.origin, world.invisible, cleaned
+    )
+    for path in paths:
+        pic.path(path[:, :2])
+    _bump_markers(pic, bumps)
+    pic.markers(world.start.as_array()[None, :2], render.START, render.STAR_MARKER, 13)
+    pic.caption(
+        [
+            (title, render.WALL),
+            (
+                "blue: true path and cleaned floor   x red: bump   x orange: bump on a "
+                "lidar-invisible obstacle (orange cells)   star: dock",
+                render.PATH,
+            ),
+        ]
+    )
+    return pic
 
 
 def _bump_markers(pic, bumps) -> None:
