@@ -80,12 +80,19 @@ class CoveragePlanConfig:
     clean_width: float = CoverageConfig().clean_width  # m, the brush: lanes are this far apart
     lane_overlap: float = 0.0  # m taken off the lane spacing (drift margin for a real robot)
     edge_tolerance: float = 0.0  # m the thinned edge pass may cut inside the cell chain (0: exact)
+    min_start_area: float = 0.1  # m2: a start in a smaller pocket of enterable cells moves out
     min_chain: float = 0.5  # m: boustrophedon cells cleaning less are left to spots on the way
     tsp_exact_max: int = 12  # rooms up to which the visiting order is exact (Held-Karp)
     planner: PlannerConfig | None = None  # A* for the moves a straight segment cannot make
 
     def __post_init__(self) -> None:
-        for name in ("clean_width", "lane_overlap", "edge_tolerance", "min_chain"):
+        for name in (
+            "clean_width",
+            "lane_overlap",
+            "edge_tolerance",
+            "min_chain",
+            "min_start_area",
+        ):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
                 raise ValueError(
@@ -245,10 +252,14 @@ def plan_coverage(
     sxy = _xy(start)
     s_grid = _to_grid(np.array([sxy]), costmap)[0]
     enterable = costmap.costs <= MAX_NON_OBSTACLE
-    s_cell, s_centre = _snap_start(costmap, enterable, sxy, s_grid, config)
-
     # the cells the robot centre can reach (4-connected: what A* can always follow)
-    _, comp = cv2.connectedComponents(enterable.view(np.uint8), connectivity=4)
+    n_comp, comp = cv2.connectedComponents(enterable.view(np.uint8), connectivity=4)
+    # a robot that edged up to a jagged wall may stand in a pocket of a few enterable cells
+    # cut off by the jags: it starts from the open floor next to it instead
+    sizes = np.bincount(comp.ravel(), minlength=n_comp)
+    big = sizes >= max(config.min_start_area / (res * res), 1.0)
+    big[0] = False
+    s_cell, s_centre = _snap_start(costmap, enterable, sxy, s_grid, config, big[comp])
     reach = comp == comp[s_cell]
     del comp
 
@@ -355,8 +366,11 @@ def _snap_start(
     sxy: tuple[float, float],
     s_grid: np.ndarray,
     config: CoveragePlanConfig,
+    open_floor: np.ndarray | None = None,
 ) -> tuple[tuple[int, int], np.ndarray | None]:
-    """The start cell, and the grid point of the cell centre it moves to (None if it stays)."""
+    """The start cell, and the grid point of the cell centre it moves to (None if it stays).
+    A start on an enterable cell outside `open_floor` (a pocket) moves to the nearest
+    `open_floor` cell within the tolerance if there is one."""
     h, w = costmap.shape
     i, j = math.floor(s_grid[1]), math.floor(s_grid[0])
     where = f"start ({sxy[0]:.3f}, {sxy[1]:.3f})"
@@ -370,9 +384,11 @@ def _snap_start(
             f"lies outside the map (x {x0:.2f}..{x0 + w * costmap.resolution:.2f} m, "
             f"y {y0:.2f}..{y0 + h * costmap.resolution:.2f} m)"
         )
-    if enterable[i, j]:
+    if open_floor is None:
+        open_floor = enterable
+    if open_floor[i, j]:
         return (i, j), None
-    if int(costmap.costs[i, j]) != INSCRIBED:
+    if not enterable[i, j] and int(costmap.costs[i, j]) != INSCRIBED:
         raise refuse(f"is {costmap.describe(i, j)}; pick a free spot")
     tolerance = (config.planner or PlannerConfig()).start_tolerance
     reach = math.floor(tolerance / costmap.resolution + 0.5)
@@ -382,15 +398,18 @@ def _snap_start(
     ii, jj = ii.ravel(), jj.ravel()
     centres = np.column_stack((jj + 0.5, ii + 0.5))
     d = np.hypot(*(centres - s_grid).T) * costmap.resolution
-    ok = np.flatnonzero(enterable[ii, jj] & (d <= tolerance))
-    ok = ok[np.argsort(d[ok], kind="stable")]
-    if ok.size:
-        not_wall = ~(costmap.lethal | costmap.unknown)
-        here = np.repeat(np.array([[j + 0.5, i + 0.5]]), ok.size, axis=0)
-        clear = _clear(here, centres[ok], not_wall)
-        if clear.any():
-            k = ok[int(np.argmax(clear))]
-            return (int(ii[k]), int(jj[k])), centres[k]
+    not_wall = ~(costmap.lethal | costmap.unknown)
+    for mask in (open_floor, enterable):
+        ok = np.flatnonzero(mask[ii, jj] & (d <= tolerance))
+        ok = ok[np.argsort(d[ok], kind="stable")]
+        if ok.size:
+            here = np.repeat(np.array([[j + 0.5, i + 0.5]]), ok.size, axis=0)
+            clear = _clear(here, centres[ok], not_wall)
+            if clear.any():
+                k = ok[int(np.argmax(clear))]
+                return (int(ii[k]), int(jj[k])), centres[k]
+        if enterable[i, j]:
+            return (i, j), None  # a pocket with no open floor near: start in it
     raise refuse(
         f"is {costmap.describe(i, j)} and no free cell lies within {tolerance} m of it in a "
         "straight line clear of obstacles; move it away from the obstacle"

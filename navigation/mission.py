@@ -18,7 +18,12 @@ Phases, each driving a `firmware_bridge.robot.Robot` and nothing else (no simula
      deep, is driven by pure pursuit (aim `lookahead` further along; Coulter 1992) except at
      its sharp corners (turns above `corner_angle`), where the robot stops and turns in place;
      commands last `control_dt` (turns at most 0.5 s each, so the odometry's heading change
-     per command stays well below pi).
+     per command stays well below pi). Edge passes are thinned within `edge_smoothing` and
+     moved leg by leg up to `edge_shift` towards the wall beside them, `edge_clearance` from
+     the wall cells, or from the hits of well-tracked scans (`edge_hit_range` from the lidar)
+     where those show the wall's face behind its cells (navigation.wall_hug): whole cells
+     would keep the brush several cm off every wall. A bump during such a pass is taken for
+     an obstacle the map does not hold.
    - React: a bump on an obstacle the map does not show marks the arc where the body may have
      touched it (`bump_depth` beyond the body's edge, `contact_spread` to each side, and a
      row `bump_deeper` further out; the bumper does not tell where) in the costmap and in the
@@ -29,9 +34,11 @@ Phases, each driving a `firmware_bridge.robot.Robot` and nothing else (no simula
      cover it, and what is left of the room is replanned from there, the floor swept so far
      (the brush along the estimated path) counted as cleaned. Stuck (`max_bumps` bumps within
      `stuck_radius`, no progress for `stall_time`, or no plan from the robot's cell): the
-     recovery sequence gets free of the marks or turns towards the most open direction of
-     the costmap, drives up to `recovery_distance` into it and goes on with the next
-     segment. Tracking lost: relocalize on the same floor, then replan.
+     recovery sequence gets free of the marks, or, shut in a pocket by them, backs out along
+     its own path (floor it has driven), or turns towards the most open direction of the
+     costmap and drives up to `recovery_distance` into it; then it goes on with the next
+     segment. A plan made from a pocket never counts a room as done. Tracking lost:
+     relocalize on the same floor, then replan.
    - After each room, the progress (rooms done, the swept area, the path) is saved to the store
      as a new version of the floor (the pose graph carried over).
 4. `run_story`: the whole story in the simulator (`vacnav run`): explore from the dock, save,
@@ -81,6 +88,7 @@ from navigation.floors import FloorResult, LocalizerCache, relocalize_floors
 from navigation.localization import Localizer, LocalizerConfig, Tracker
 from navigation.planner import Planner
 from navigation.rooms import RoomConfig, Segmentation, segment_rooms
+from navigation.wall_hug import WallHits, hug_walls
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +150,15 @@ class MissionConfig:
     # a planned polyline is driven simplified (Douglas-Peucker) within this distance: the
     # cell-by-cell steps of an edge pass along a jagged wall become fewer, longer legs
     smoothing: float = 0.025
+    # edge passes: each leg moved towards the wall beside it, up to edge_shift, while the
+    # centre keeps edge_clearance from the wall cells' edges (navigation.wall_hug): the
+    # costmap's whole cells would keep it 4.5 cm further out than the body needs
+    # (thinned by edge_smoothing first: straight legs along a jagged wall, then each moved
+    # out of or into the jags as the clearance allows)
+    edge_clearance: float = 0.18
+    edge_shift: float = 0.06
+    edge_smoothing: float = 0.05
+    edge_hit_range: float = 1.5  # m: hits this near the lidar place the walls' faces
     backoff: float = 0.06  # m reversed after a bump
     # the bumper does not say where it was pressed; contacts in the simulator come up to ~70
     # deg off the heading when the robot passes an obstacle. A bump marks an arc of points
@@ -176,8 +193,9 @@ class MissionConfig:
                 "reach_tolerance stall_time stuck_radius progress_period"
             ),
             non_negative=(
-                "contact_spread corner_angle corner_leg body_radius smoothing grow_distance "
-                "bump_deeper grow_radius backoff bump_depth mapped_tolerance progress_step "
+                "contact_spread corner_angle corner_leg body_radius smoothing edge_clearance "
+                "edge_shift edge_smoothing edge_hit_range grow_distance bump_deeper "
+                "grow_radius backoff bump_depth mapped_tolerance progress_step "
                 "recovery_distance recovery_skip free_reach"
             ),
         )
@@ -389,6 +407,11 @@ class _Cleaner:
         self.scans_seen = 0
         self.near_bumps = 0
         self.rest = np.zeros((0, 2))  # what was left of the path a bump interrupted
+        self.hits = WallHits()  # the walls' faces the lidar saw, for the edge passes
+        self.hugging = False  # driving an edge pass moved up to the walls
+        self.opened = 0  # times bump marks closing the way to rooms were dropped
+        self.opened_for: dict[int, int] = {}  # ... for each room
+        self.unreachable = 0  # segments found cut off
         self.progress: Progress | None = None
         self.next_report = 0.0
 
@@ -449,6 +472,8 @@ class _Cleaner:
             self.tracked += 1
             if step.score < self.localizer.config.track_lost_score:
                 self.bad += 1
+            elif self.tracker.bad == 0 and not step.lost:
+                self._remember_hits(scan, step.pose, v, w)
             if step.lost:
                 self.lost = True
                 log.info("tracking lost: %s", step.reason)
@@ -457,6 +482,13 @@ class _Cleaner:
             keep = max(int(np.searchsorted(self.times, scans[-1].stamp)) - 1, 0)
             if keep > 0:
                 del self.times[:keep], self.odoms[:keep]
+
+    def _remember_hits(self, scan, pose: Pose, v: float, w: float) -> None:
+        """Count the near hits of a well-matched scan where the walls' faces are."""
+        skewed = scan.deskewed(v, w)
+        near = skewed.ranges[skewed.hit_mask] <= self.config.edge_hit_range  # as points() orders
+        if near.any():
+            self.hits.add(pose.transform_points(skewed.points()[near]))
 
     def _odom_at(self, t: float) -> np.ndarray:
         return odometry_at(self.times, self.odoms, t)
@@ -512,6 +544,9 @@ class _Cleaner:
         except NoPathFound as exc:
             log.info("no coverage plan from (%.2f, %.2f): %s", p.x, p.y, exc)
             return False
+        # from a pocket (bump marks, the jags of a wall the robot edged up to) nothing of the
+        # rooms seems "left to clean": that says nothing of the rooms
+        pocket = np.count_nonzero(plan.floor) * self.costmap.resolution**2 < _POCKET
         self.plans += 1
         if self.first_plan is None:
             self.first_plan = plan
@@ -519,7 +554,7 @@ class _Cleaner:
         for rid, why in plan.skipped.items():
             if rid in self.rooms_left:
                 log.debug("room %d left out: %s", rid, why)
-                if why == "nothing left to clean":
+                if why == "nothing left to clean" and not pocket:
                     self.finish_room(rid)
         self.segments = list(plan.segments)
         return True
@@ -582,9 +617,11 @@ class _Cleaner:
         self.versions.append(info.id)
 
     # -------------------------------------------------------------- driving
-    def follow(self, waypoints: np.ndarray) -> str:
-        """Drive a polyline: DONE, "bumped" (a new obstacle), "touched" (one the map shows),
-        "stalled", LOST or TIME_BUDGET."""
+    def follow(self, waypoints: np.ndarray, hug: bool = False) -> str:
+        """Drive a polyline (`hug`: an edge pass, moved up to the walls beside it): DONE,
+        "bumped" (a new obstacle), "touched" (one the map shows), "stalled", "unreachable"
+        (no way to its start), LOST or
+        TIME_BUDGET."""
         pts = np.asarray(waypoints, np.float64)
 
         p = self.pose()
@@ -595,11 +632,31 @@ class _Cleaner:
             except NoPathFound as exc:
                 log.info("no way to the next segment: %s", exc)
                 self.rest = np.zeros((0, 2))
-                return "stalled"
+                return "unreachable"
             pts = np.vstack((way.waypoints, pts[1:]))
         else:
             pts = np.vstack(([p.x, p.y], pts[1:] if len(pts) > 1 else pts))
-        return self.track(_Path(simplify(pts, self.config.smoothing), self.config))
+        cfg = self.config
+        self.hugging = hug and cfg.edge_shift > 0
+        pts = simplify(pts, cfg.edge_smoothing if self.hugging else cfg.smoothing)
+        if self.hugging:
+            cm = self.costmap
+            walls = cm.lethal | cm.unknown
+            pts = hug_walls(
+                pts,
+                walls,
+                cm.resolution,
+                cm.origin,
+                cfg.edge_clearance,
+                cfg.edge_shift,
+                hits=self.hits,
+                faces=cm.static & ~(cm.obstacles | cm.keepout),
+                soft=cm.unknown,
+                chord=cfg.lookahead,
+            )
+        outcome = self.track(_Path(pts, self.config))
+        self.hugging = False
+        return outcome
 
     def track(self, path: _Path) -> str:
         """Pure pursuit along `path`: steer towards the point `lookahead` m further along it
@@ -661,8 +718,10 @@ class _Cleaner:
         else:
             self.near_bumps = 1
         # a wall touched through a tracking error is not touched again at once: a second bump
-        # at the same spot is something the map does not hold (a low object by the wall)
-        mapped = self.near_bumps == 1 and self._mapped_near(p, heading)
+        # at the same spot is something the map does not hold (a low object by the wall).
+        # An edge pass moved up to a wall keeps its clearance from the wall's face by the
+        # robot's own reckoning, so its bump is taken for something the map does not hold
+        mapped = self.near_bumps == 1 and not self.hugging and self._mapped_near(p, heading)
         self.bumps.append((cx, cy, mapped))
         if mapped:
             # a mapped obstacle touched through a tracking error: nothing new for the store,
@@ -734,7 +793,9 @@ class _Cleaner:
         if self.recoveries >= cfg.max_recoveries:
             return False
         self.recoveries += 1
-        if self.get_free() or (self.forget_marks() and self.get_free()):
+        if self.get_free() or self.retreat():
+            return True
+        if self.in_pocket() and self.forget_marks() and self.get_free():
             return True
         p = self.pose()
         cm = self.costmap
@@ -771,6 +832,68 @@ class _Cleaner:
         )
         return True
 
+    def open_passages(self) -> bool:
+        """Rooms are left that no plan reaches from here: if bump marks close the way (a mark
+        is a guess of where on the front of the body a contact was, and the arcs of two
+        contacts on a low thing in a doorway can close the whole door), drop from the costmap
+        each blob of marks whose removal alone opens the way to one of those rooms, or, if
+        none does alone, all of them. At most `_MAX_OPENINGS` times a cleaning and twice for
+        one room (a new bump in that door marks it again); the store keeps the marks. True if
+        any were dropped."""
+        cm = self.costmap
+        if self.opened >= _MAX_OPENINGS or not cm.obstacles.any() or not self.rooms_left:
+            return False
+        p = self.pose()
+        i, j = cm.world_to_cell([(p.x, p.y)])[0]
+        r = math.ceil(self.config.free_reach / cm.resolution)
+        i0, j0 = max(i - r, 0), max(j - r, 0)
+        near = (slice(i0, max(i + r + 1, 0)), slice(j0, max(j + r + 1, 0)))
+
+        def reached() -> set[int]:
+            """The rooms left that the robot's region leads to: the enterable cells connected
+            to the one nearest to it (within free_reach), as a plan from here would take."""
+            ok = cm.costs <= MAX_NON_OBSTACLE
+            ii, jj = np.nonzero(ok[near])
+            if ii.size == 0:
+                return set()
+            k = int(np.argmin((ii + i0 - i) ** 2 + (jj + j0 - j) ** 2))
+            _, comp = cv2.connectedComponents(ok.view(np.uint8), connectivity=4)
+            hit = comp == comp[ii[k] + i0, jj[k] + j0]
+            return {int(x) for x in np.unique(self.seg.labels[hit])} & self.rooms_left
+
+        # a room whose way was opened twice and closed again by new bumps stays cut off
+        cut_off = {r for r in self.rooms_left - reached() if self.opened_for.get(r, 0) < 2}
+        if not cut_off:
+            return False
+        self.opened += 1
+        for r in cut_off:
+            self.opened_for[r] = self.opened_for.get(r, 0) + 1
+        kept = cm.obstacles.copy()
+        n, blobs = cv2.connectedComponents(kept.view(np.uint8), connectivity=8)
+        dropped = 0
+        for b in range(1, n):
+            blob = blobs == b
+            cm.obstacles[blob] = False
+            cm.rebuild()
+            if reached() & cut_off:
+                dropped += 1
+            else:
+                cm.obstacles[blob] = True
+        if not dropped:
+            cm.obstacles[:] = False
+            cm.rebuild()
+            if not reached() & cut_off:
+                cm.obstacles[:] = kept
+                cm.rebuild()
+                log.debug("rooms %s stay out of reach without the marks", sorted(cut_off))
+                return False
+            dropped = n - 1
+        cm.rebuild()
+        log.info(
+            "%d blobs of bump marks closed the way to rooms %s: dropped", dropped, sorted(cut_off)
+        )
+        return True
+
     def forget_marks(self) -> bool:
         """Shut in by bump marks (guesses of where contacts were) with no free cell in reach:
         drop the marks within `free_reach` of the robot from the costmap (the store keeps them).
@@ -804,7 +927,58 @@ class _Cleaner:
         spot = nearest_free(cm, p, self.config.free_reach, cm.static | cm.keepout | cm.unknown)
         if spot is None:
             return False
-        dx, dy = spot[0] - p.x, spot[1] - p.y
+        dist = self._straight_to(spot[0], spot[1])
+        log.debug("got free: %.2f m to (%.2f, %.2f)", dist, spot[0], spot[1])
+        return True
+
+    def retreat(self) -> bool:
+        """Back out the way the robot came, when it stands in a pocket (its bump marks and
+        the walls around it leave it a few cells): straight to the first point of its own
+        path at least `recovery_distance` back along it where the body may stand on open floor
+        (the path is floor it has driven). True if it moved."""
+        cfg = self.config
+        p = self.pose()
+        path = np.asarray(self.traj[-_RETREAT_POSES:], np.float64).reshape(-1, 3)[::-1, :2]
+        if len(path) < 2 or not self.in_pocket():
+            return False
+        back = np.r_[0.0, np.cumsum(np.hypot(*np.diff(path, axis=0).T))]
+        ok = self._on_open_floor(path)
+        far = np.flatnonzero(ok & (back >= cfg.recovery_distance))
+        if far.size == 0:
+            return False
+        x, y = path[far[0]]
+        if math.hypot(x - p.x, y - p.y) > 2 * cfg.free_reach:
+            return False  # the path wound about: no straight way back
+        dist = self._straight_to(x, y)
+        log.info("retreated %.2f m the way it came to (%.2f, %.2f)", dist, x, y)
+        return True
+
+    def _on_open_floor(self, xy: np.ndarray) -> np.ndarray:
+        """(N,) bool: the body may stand at each (N, 2) point, on open floor (a 4-connected
+        region of enterable cells of at least the coverage plan's `min_start_area`)."""
+        cm = self.costmap
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(
+            (cm.costs <= MAX_NON_OBSTACLE).view(np.uint8), connectivity=4
+        )
+        area = stats[:, cv2.CC_STAT_AREA] * cm.resolution**2
+        open_floor = area >= self.config.coverage.min_start_area
+        open_floor[0] = False
+        ij = cm.world_to_cell(np.asarray(xy, np.float64).reshape(-1, 2))
+        h, w = cm.shape
+        inside = (ij[:, 0] >= 0) & (ij[:, 0] < h) & (ij[:, 1] >= 0) & (ij[:, 1] < w)
+        ok = np.zeros(len(ij), bool)
+        ok[inside] = open_floor[labels[ij[inside, 0], ij[inside, 1]]]
+        return ok
+
+    def in_pocket(self) -> bool:
+        """The robot stands where its body may not, or in a pocket of a few cells."""
+        p = self.pose()
+        return not bool(self._on_open_floor(np.array([[p.x, p.y]]))[0])
+
+    def _straight_to(self, x: float, y: float) -> float:
+        """Turn and drive straight to (x, y), backwards when it is behind; its distance."""
+        p = self.pose()
+        dx, dy = x - p.x, y - p.y
         dist = math.hypot(dx, dy)
         bearing = math.atan2(dy, dx)
         back = abs(float(wrap_angle(bearing - p.theta))) > math.pi / 2
@@ -814,8 +988,7 @@ class _Cleaner:
             self.step(0.0, math.copysign(self.config.max_w, turn), abs(turn) / self.config.max_w)
         speed = min(self.config.max_v, 0.1)
         self.step(-speed if back else speed, 0.0, (dist + 0.02) / speed)
-        log.debug("got free: %.2f m to (%.2f, %.2f)", dist, spot[0], spot[1])
-        return True
+        return dist
 
     def relocalize(self) -> bool:
         """Tracking was lost: relocalize on this floor and track again."""
@@ -887,6 +1060,10 @@ class _Cleaner:
             if self.out_of_time():
                 return TIME_BUDGET
             if not self.segments:
+                if self.rooms_left and self.open_passages():
+                    empty = 0
+                    self.replan()
+                    continue
                 if self.rooms_left and empty < 2:
                     # rooms the last plan could not reach from here: move a little, plan again
                     empty += 1
@@ -899,7 +1076,7 @@ class _Cleaner:
                     continue
                 return DONE
             segment = self.segments[0]
-            outcome = self.follow(segment.waypoints)
+            outcome = self.follow(segment.waypoints, hug=segment.kind == "edge")
             if outcome == DONE:
                 self.segments.pop(0)
                 self.near_bumps = 0
@@ -909,15 +1086,23 @@ class _Cleaner:
                 continue
             if outcome == TIME_BUDGET:
                 return TIME_BUDGET
+            if outcome == "unreachable" and self.unreachable < _MAX_UNREACHABLE:
+                # the way to the segment closed (a bump's marks in a door): plan again from
+                # here; what no plan reaches is left to open_passages
+                self.unreachable += 1
+                if self.replan():
+                    continue
             if outcome == LOST:
                 if not self.relocalize():
                     return LOST
                 if not self.replan():
                     return STUCK
                 continue
+            if outcome in ("bumped", "touched"):
+                log.debug("%s during a %s segment of room %d", outcome, segment.kind, segment.room)
             if outcome in ("bumped", "touched") and self.near_bumps < cfg.max_bumps:
                 # the costmap now holds the contact: plan the rest of the room around it
-                self.get_free()
+                self.get_free() or self.retreat()
                 if self.replan_room(segment.room):
                     continue
             # stalled, bumped again and again near one spot, or no plan from here
@@ -1002,6 +1187,10 @@ class _Path:
         return int(ks[m]), s
 
 
+_POCKET = 0.5  # m2: reachable floor this small around the robot is a pocket, not the home
+_MAX_OPENINGS = 3  # times a cleaning drops bump marks that close the way to rooms left
+_MAX_UNREACHABLE = 20  # segments found cut off that make the mission plan again
+_RETREAT_POSES = 3000  # poses of the driven path (latest first) a retreat looks back along
 _PROJECT_AHEAD = 0.5  # m of path ahead of the last projection searched for the robot's
 
 

@@ -425,6 +425,27 @@ def test_start_against_a_wall_moves_out_first():
     assert legs_touching(plan, costmap, costmap.costs > MAX_NON_OBSTACLE + 1) == 0
 
 
+def test_start_in_a_pocket_moves_to_the_open_floor_beside_it():
+    """A robot that edged up to a jagged wall can stand on a few enterable cells that the
+    jags' inflation cuts off: the plan starts from the open floor next to them instead of
+    finding nothing to clean."""
+    grid = grid_of(box_home())
+    costmap = Costmap.from_map(grid)
+    start = (2.025, 1.525)  # the centre of cell (30, 40), in room A
+    i, j = costmap_cell(costmap, Pose(*start))
+    ring = np.zeros(costmap.shape, bool)
+    ring[i - 2 : i + 3, j - 2 : j + 3] = True
+    ring[i - 1 : i + 2, j - 1 : j + 2] = False
+    costmap.costs[ring] = cp.INSCRIBED  # a 3 x 3 pocket of enterable cells
+    plan = plan_coverage(costmap, segment_rooms(grid), start)
+    first = plan.segments[0]
+    assert first.kind == "transition"
+    assert first.waypoints[0] == pytest.approx(np.array(start))
+    assert 0.1 <= first.length <= 0.25 + 1e-9  # out across the ring, no further
+    assert "nothing left to clean" not in plan.skipped.values()
+    assert coverage_ratio(cleaned_by(plan, costmap), plan.floor) > 0.9
+
+
 def test_map_without_room_for_the_robot():
     states = np.full((40, 40), OCCUPIED, np.int8)
     states[10:30, 18:22] = FREE  # a 0.2 m wide slot

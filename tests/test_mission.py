@@ -44,22 +44,23 @@ VACNAV_FIELDS = {
 BASELINE_FIELDS = {"coverage", "bumps", "bumps_invisible", "path_m", "time_s"}
 
 
-def room_plan(width_m=4.0, height_m=3.5, obstacle=(0.3, 0.3)):
-    """(plan, invisible) grey images of one walled room with a low box in the middle that only
-    the bumper finds; 0.05 m per pixel, row 0 at the top."""
+def room_plan(width_m=4.0, height_m=3.5, obstacle=(0.3, 0.3), at=(0.6, 0.0)):
+    """(plan, invisible) grey images of one walled room with a low box that only the bumper
+    finds, its centre `at` (x right, y down; m) from the room's centre; 0.05 m per pixel,
+    row 0 at the top."""
     w, h = round(width_m / 0.05), round(height_m / 0.05)
     plan = np.full((h + 20, w + 20), 205, np.uint8)
     plan[7 : h + 13, 7 : w + 13] = 0  # 3-cell walls
     plan[10 : h + 10, 10 : w + 10] = 255
     hidden = np.full_like(plan, 255)
     ow, oh = round(obstacle[0] / 0.05), round(obstacle[1] / 0.05)
-    cy, cx = plan.shape[0] // 2, plan.shape[1] // 2 + round(0.6 / 0.05)
+    cy, cx = plan.shape[0] // 2 + round(at[1] / 0.05), plan.shape[1] // 2 + round(at[0] / 0.05)
     hidden[cy - oh // 2 : cy - oh // 2 + oh, cx - ow // 2 : cx - ow // 2 + ow] = 0
     return plan, hidden
 
 
-def room_world(tmp_path):
-    plan, hidden = room_plan()
+def room_world(tmp_path, **kw):
+    plan, hidden = room_plan(**kw)
     cv2.imwrite(str(tmp_path / "room.png"), plan)
     cv2.imwrite(str(tmp_path / "room_invisible.png"), hidden)
     return World.from_png(tmp_path / "room.png", tmp_path / "room_invisible.png")
@@ -80,9 +81,10 @@ def test_mission_cleans_the_default_home(tmp_path):
     assert report["relocalized"] is True
     assert report["relocalize_error_m"] < 0.10
     assert report["bumps_mapped"] == 0
-    # the issue's bar is 95 %; the edge passes keep a margin off the rebuilt map's walls and
-    # leave a strip along them (measured in benchmarks/bench_run.py): this guards what we have
-    assert report["coverage"] >= 0.78
+    # the issue's bar is 95 %; a strip along the walls is still left (the edge passes keep
+    # 1 cm off the walls' faces by the robot's own reckoning, measured in
+    # benchmarks/bench_run.py): this guards what we have (86.3 % at seed 0)
+    assert report["coverage"] >= 0.84
     assert report["max_repeat_bumps"] <= 1
     assert report["map_iou"] > 0.85
     assert report["time_s"] > report["explore_time_s"] > 0
@@ -115,6 +117,108 @@ def test_an_invisible_obstacle_is_remembered_and_not_hit_again_and_again(tmp_pat
     assert len(remembered) and np.min(np.hypot(*(remembered - centre).T)) < 0.35
     assert report["bumps_mapped"] == 0
     assert report["coverage"] >= 0.85
+
+
+@needs_jit
+def test_a_gap_barely_wider_than_the_robot_is_not_bumped_into_again_and_again(tmp_path):
+    """A low box 0.4 m from a wall (the body is 0.34 m across): the edge pass moved up to that
+    wall runs into the box. Its bump marks then close the gap; the robot must not go on
+    trying it (home_17bed9df has such a spot: 13 bumps on one box before the fixes)."""
+    # room 4 x 3.5 m: the box's top edge 0.4 m below the top wall's face
+    world = room_world(tmp_path, obstacle=(0.3, 0.3), at=(0.0, -(1.75 - 0.4 - 0.15)))
+    with MapStore(tmp_path / "store.db") as store:
+        story = run_story(world, store, seed=1, baseline=False)
+    report = story.report
+    assert any(b.invisible for b in story.bumps), "the robot never found the box"
+    assert report["max_repeat_bumps"] <= 2
+    assert report["bumps_mapped"] == 0
+    assert story.cleaning is not None and story.cleaning.stop_reason == "done"
+    assert report["coverage"] >= 0.85
+
+
+def test_retreat_backs_out_of_a_pocket_along_the_driven_path():
+    """Shut in a pocket (a few enterable cells), the robot drives back to the first point of
+    its own path at least recovery_distance behind it that stands on open floor; on open
+    floor it does not retreat."""
+    from maps.model import FREE, OCCUPIED, MapDocument
+    from navigation.costmap import Costmap
+    from navigation.mission import _Cleaner
+
+    states = np.full((60, 60), FREE, np.int8)
+    states[:2] = states[-2:] = OCCUPIED
+    states[:, :2] = states[:, -2:] = OCCUPIED
+    costmap = Costmap.from_map(MapDocument.from_cells(states, 0.05, (0.0, 0.0)).grid)
+    cleaner = object.__new__(_Cleaner)
+    cleaner.config = MissionConfig()
+    cleaner.costmap = costmap
+    # it drove from (0.5, 1.5) to (2.0, 1.5) along y = 1.5, 1 cm a pose
+    xs = np.arange(0.5, 2.0 + 1e-9, 0.01)
+    cleaner.traj = [np.array([x, 1.5, 0.0]) for x in xs]
+    cleaner.pose = lambda: Pose(2.0, 1.5, 0.0)
+    went = []
+    cleaner._straight_to = lambda x, y: went.append((x, y)) or math.hypot(x - 2.0, y - 1.5)
+    assert cleaner.retreat() is False and not went  # open floor: no pocket
+    # bump marks ring the robot: a pocket of a few cells (its way in closed too)
+    ring = [
+        (2.0 + 0.3 * math.cos(a), 1.5 + 0.3 * math.sin(a))
+        for a in np.linspace(0, 2 * math.pi, 24, endpoint=False)
+    ]
+    costmap.add_obstacles(ring)
+    i, j = costmap.world_to_cell([(2.0, 1.5)])[0]
+    assert costmap.costs[i, j] <= 252
+    assert cleaner.retreat() is True
+    ((x, y),) = went
+    assert y == pytest.approx(1.5) and 2.0 - x >= cleaner.config.recovery_distance - 1e-9
+    assert 2.0 - x <= 2 * cleaner.config.free_reach
+
+
+def test_bump_marks_that_close_a_door_are_dropped_for_the_rooms_behind_it():
+    """Two rooms joined by a 0.9 m door, bump marks in the door and marks in the middle of the
+    first room: the rooms left behind the door are cut off; only the door's marks go."""
+    from types import SimpleNamespace
+
+    from maps.model import FREE, OCCUPIED, MapDocument
+    from navigation.costmap import Costmap
+    from navigation.mission import _Cleaner
+
+    states = np.full((60, 120), OCCUPIED, np.int8)
+    states[2:58, 2:58] = FREE  # room 1: x 0.1..2.9
+    states[2:58, 62:118] = FREE  # room 2: x 3.1..5.9
+    states[21:39, 58:62] = FREE  # the door: y 1.05..1.95
+    config = MissionConfig()
+    costmap = Costmap.from_map(
+        MapDocument.from_cells(states, 0.05, (0.0, 0.0)).grid, config=config.costmap
+    )
+    labels = np.zeros(states.shape, np.int32)
+    labels[:, :60] = 1
+    labels[:, 60:] = 2
+    labels[states != FREE] = 0
+    cleaner = object.__new__(_Cleaner)
+    cleaner.config = config
+    cleaner.costmap = costmap
+    cleaner.seg = SimpleNamespace(labels=labels)
+    cleaner.rooms_left = {2}
+    cleaner.opened = 0
+    cleaner.opened_for = {}
+    cleaner.pose = lambda: Pose(1.0, 1.5, 0.0)
+    costmap.add_obstacles([(3.0, 1.5)])  # in the door
+    costmap.add_obstacles([(1.5, 0.5)])  # in room 1
+    door = costmap.world_to_cell([(3.0, 1.5)])[0]
+    assert costmap.costs[door[0], door[1]] > 252  # the door is closed
+    assert cleaner.open_passages() is True
+    x, y = np.nonzero(costmap.obstacles)[1] * 0.05, np.nonzero(costmap.obstacles)[0] * 0.05
+    assert len(x) and np.all(np.hypot(x - 1.5, y - 0.5) < 0.2)  # room 1's marks are kept
+    assert cleaner.open_passages() is False  # nothing cut off any more
+    # a room that only a wall keeps out is no business of the marks
+    cleaner.rooms_left = {2}
+    states[21:39, 58:62] = OCCUPIED
+    closed = Costmap.from_map(
+        MapDocument.from_cells(states, 0.05, (0.0, 0.0)).grid, config=config.costmap
+    )
+    closed.add_obstacles([(1.5, 0.5)])
+    cleaner.costmap = closed
+    assert cleaner.open_passages() is False
+    assert closed.obstacles.any()
 
 
 # ------------------------------------------------------------------ the CLI
