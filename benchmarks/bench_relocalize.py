@@ -7,6 +7,10 @@ every plan of ../shared/data/floorplans (mapped from the empty plan, driven in i
 `_furnitures_trashbins` variant): the home changed since the map was made. Same defaults on
 every map.
 
+`test_relocalize_in_rebuilt_maps` does the same in the map the robot rebuilt exploring the
+world from its dock (`--map-from slam`): the default home and every furnished home, the plans
+too with RELOCALIZE_SLAM_PLANS=1 (their exploration takes minutes each).
+
 Targets (issue 5): right >= 95 % (goal 99 %), wrong <= 1 % (goal 0), median time to a decision
 on the default home <= 300 ms (goal 100 ms). Times are the localizer's compute time, the numba
 kernels loaded before timing. Writes `.benchmarks/relocalize.json`; prints one line per map.
@@ -26,12 +30,13 @@ import pytest
 from conftest import SHARED_DATA
 
 from firmware_bridge.world import World
-from navigation.relocalize_bench import run_trials
+from navigation.relocalize_bench import SLAM, run_trials
 
 REPORT = Path(__file__).resolve().parents[1] / ".benchmarks" / "relocalize.json"
 TRIALS = int(os.environ.get("RELOCALIZE_TRIALS", "0")) or None
 PLAN_TRIALS = int(os.environ.get("RELOCALIZE_PLAN_TRIALS", "0")) or None
 SEED = int(os.environ.get("RELOCALIZE_SEED", "0"))
+SLAM_PLANS = os.environ.get("RELOCALIZE_SLAM_PLANS", "") == "1"
 
 
 def cases() -> list[tuple[str, str | None, str | None, str | None, int]]:
@@ -69,7 +74,11 @@ def _record(name: str, report: dict, wall: float) -> dict:
     row["build_ms"] = report["build_ms"]
     row["wall_s"] = round(wall, 1)
     row["reasons"] = report["reasons"]
+    row["refused_sealed"] = report["refused_sealed"]
+    row["refused_unmapped"] = report["refused_unmapped"]
     row["wrong_trials"] = [f for f in report["failures"] if f["outcome"] == "wrong"]
+    if "explore" in report:
+        row["explore"] = report["explore"]
     return row
 
 
@@ -78,12 +87,34 @@ def _record(name: str, report: dict, wall: float) -> dict:
 )
 def test_relocalize_kidnap_trials(benchmark, case):
     name, world_png, invisible, map_png, trials = case
+    _trials(benchmark, name, world_png, invisible, map_png, trials)
+
+
+def slam_cases() -> list[tuple[str, str | None, str | None, str | None, int]]:
+    """The worlds of `cases()` with the map rebuilt by exploring each (plans only with
+    RELOCALIZE_SLAM_PLANS=1)."""
+    out = []
+    for name, world_png, invisible, _, trials in cases():
+        if SLAM_PLANS or world_png is None or name.startswith("home_"):
+            out.append((f"slam:{name}", world_png, invisible, SLAM, trials))
+    return out
+
+
+@pytest.mark.parametrize(
+    "case", slam_cases() if SHARED_DATA.is_dir() else slam_cases()[:1], ids=lambda c: c[0]
+)
+def test_relocalize_in_rebuilt_maps(benchmark, case):
+    name, world_png, invisible, map_from, trials = case
+    _trials(benchmark, name, world_png, invisible, map_from, trials)
+
+
+def _trials(benchmark, name, world_png, invisible, map_from, trials) -> None:
     world = World.default() if world_png is None else World.from_png(world_png, invisible)
     results: dict = {}
 
     def run() -> None:
         start = time.perf_counter()
-        report = run_trials(world, map_png, trials=trials, seed=SEED)
+        report = run_trials(world, map_from, trials=trials, seed=SEED)
         results.update(_record(name, report, time.perf_counter() - start))
 
     benchmark.pedantic(run, rounds=1, iterations=1)
@@ -93,8 +124,10 @@ def test_relocalize_kidnap_trials(benchmark, case):
     REPORT.write_text(json.dumps(table, indent=2) + "\n")
     print(
         f"\n{name}: {results['right']}/{results['trials']} right, {results['wrong']} wrong, "
-        f"{results['refused']} refused; median {results['median_ms']} ms, p99 "
+        f"{results['refused']} refused ({results['refused_sealed']} sealed off, "
+        f"{results['refused_unmapped']} off the map); median {results['median_ms']} ms, p99 "
         f"{results['p99_ms']} ms, median {results['median_scans']} scans; {results['reasons']}"
+        + (f"; explored: {results['explore']}" if "explore" in results else "")
     )
     benchmark.extra_info.update({k: v for k, v in results.items() if k != "wrong_trials"})
     assert results["trials"] == trials

@@ -81,6 +81,21 @@ class World:
         """Free floor area, square metres."""
         return float(np.count_nonzero(self.free)) * self.resolution**2
 
+    def reachable(self, radius: float) -> np.ndarray:
+        """(H, W) bool: where the centre of a round body of `radius` m can go from the start
+        (4-connected, at least `radius` from the edge of anything solid); everywhere it fits
+        when it does not fit at the start."""
+        dist = cv2.distanceTransform(
+            (~self.solid).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE
+        )
+        fits = (dist - 0.5) * self.resolution >= radius
+        _, labels = cv2.connectedComponents(fits.astype(np.uint8), connectivity=4)
+        i, j = self.cell_of(self.start.x, self.start.y)
+        h, w = self.shape
+        if 0 <= i < h and 0 <= j < w and labels[i, j] > 0:
+            return labels == labels[i, j]
+        return fits
+
     def cell_of(self, x: float, y: float) -> tuple[int, int]:
         """(row, col) of the cell holding world point (x, y); may lie outside the raster."""
         j = int(np.floor((x - self.origin[0]) / self.resolution))

@@ -31,7 +31,8 @@ def bench_group() -> None:
     "map_from",
     type=click.Path(dir_okay=False),
     help="Plan PNG the stored map is made from [default: the world itself]; e.g. the empty plan "
-    "of a furnished world, so the home changed since the map was made.",
+    "of a furnished world, so the home changed since the map was made. 'slam': the map the "
+    "robot rebuilds exploring the world from its dock first.",
 )
 @click.option("--trials", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the drop poses.")
@@ -52,7 +53,7 @@ def bench_relocalize(
     refused: no pose accepted (the answer "not localized", never a guess).
     """
     from firmware_bridge.world import World
-    from navigation.relocalize_bench import run_trials
+    from navigation.relocalize_bench import SLAM, run_trials
 
     if world == "default":
         if invisible:
@@ -60,7 +61,9 @@ def bench_relocalize(
         plan = World.default()
     else:
         plan = World.from_png(world, invisible=invisible)
-    source = World.from_png(map_from) if map_from else None
+    source = World.from_png(map_from) if map_from and map_from != SLAM else map_from
+    if source == SLAM:
+        click.echo("exploring the world to rebuild its map first ...", err=True)
     with click.progressbar(length=trials, label="relocalize", file=sys.stderr) as bar:
         report = run_trials(
             plan, source, trials=trials, seed=seed, progress=lambda *_: bar.update(1)

@@ -249,6 +249,7 @@ class Localizer:
     ) -> None:
         self.config = cfg = config or LocalizerConfig()
         self.build_ms = 0.0
+        self._walkable: dict[float, np.ndarray] = {}
         self.problem: str | None = _map_problem(grid, cfg, expected_resolution)
         if self.problem is not None:
             return
@@ -429,6 +430,14 @@ class Localizer:
         ).reshape(5, n)
         through = expected.max(axis=0) < obs.ranges - cfg.through_tolerance
         return float(np.count_nonzero(through)) / n
+
+    def walkable(self, body: float) -> np.ndarray:
+        """(H, W) bool: known free floor at least `body` m from mapped walls (cached)."""
+        found = self._walkable.get(body)
+        if found is None:
+            clear = (_distance(~self.occupied) - 0.5) * self.resolution >= body
+            found = self._walkable[body] = self.free & clear
+        return found
 
     def on_free_floor(self, pose: Pose) -> bool:
         """True when the robot's centre may be at `pose`: known free floor, at least
@@ -911,6 +920,10 @@ class DriveConfig:
     turn_rate: float = 1.0  # rad/s in place
     beams: int = 72  # beams cast per hypothesis to compare what each would see
     disagree: float = 0.3  # m: predicted ranges further apart than this tell places apart
+    alike: float = 0.1  # when no move shows this fraction of beams differently ...
+    reach: float = 8.0  # m: ... head for the nearest place this far at most (along the floor) ...
+    telling: float = 0.25  # ... from which this fraction would differ
+    spot_spacing: float = 0.3  # m between the places considered for that
     settle_timeout: float = 2.0  # s to wait for a scan taken standing still
 
 
@@ -1005,6 +1018,7 @@ def _plan_move(
         float(wrap_angle(2.0 * math.pi * k / drive.directions)) for k in range(drive.directions)
     ]
     best = (-1.0, 0.0, 0.0)
+    telling = 0.0  # the most the leader and the runner-up disagree after any one move
     for a in headings:
         free = _free_distance(pts, a, drive.body, scan.range_max)
         for d in drive.steps:
@@ -1017,13 +1031,154 @@ def _plan_move(
             value = novelty + 0.15 * min(free, 6.0) + 0.1 * d
             if len(in_play) >= 2:  # what the hypotheses would see differently, if not seen yet
                 fresh = min(1.0, novelty / 0.5)
-                value += 10.0 * fresh * _disagreement(in_play, move, drive)
+                differ = _disagreement(in_play, move, drive)
+                telling = max(telling, float(differ[0]))
+                value += 10.0 * fresh * float(differ.mean())
             if value > best[0]:
                 best = (value, a, d)
+    if len(in_play) >= 2 and telling < drive.alike:
+        # the two best places look alike all around (twin rooms): walk to where they differ
+        guided = _guided_move(in_play[:2], pts, scan.range_max, drive)
+        if guided is not None:
+            return guided
     if best[0] < 0:  # nothing clear ahead anywhere: turn towards the most open direction
         a = max(headings, key=lambda h: _free_distance(pts, h, drive.body, scan.range_max))
         return (a if abs(a) > 1e-3 else math.pi / 2), 0.0
     return best[1], best[2]
+
+
+def _guided_move(
+    in_play: list[tuple[Localizer, Pose]], points: np.ndarray, cap: float, drive: DriveConfig
+) -> tuple[float, float] | None:
+    """(turn, distance) of a first step along the shortest way, in the leader's map, to the
+    nearest place from which the hypotheses in play would see different things (at least
+    `drive.telling` of the beams, `_disagreement`), found within `drive.reach` m along the
+    floor (open for every hypothesis); the step is at most the longest of `drive.steps`, in
+    line of sight in the map, and cut short where the scan's robot-frame `points` show
+    something the map does not hold. None when there is no such place or step, or when that
+    cut leaves less than half the longest step.
+
+    Twin rooms look the same from every spot inside them; only their doorways and beyond tell
+    them apart, and the moves `_plan_move` weighs (one short step from here) do not get there.
+    """
+    loc, here = in_play[0]
+    res, (ox, oy) = loc.resolution, loc.origin
+    h, w = loc.free.shape
+    i0, j0 = math.floor((here.y - oy) / res), math.floor((here.x - ox) / res)
+    r = math.ceil(drive.reach / res)
+    if not (0 <= i0 < h and 0 <= j0 < w):
+        return None
+    top, left = max(0, i0 - r), max(0, j0 - r)
+    way = loc.walkable(drive.body + 0.05)[top : i0 + r + 1, left : j0 + r + 1].copy()
+    for other, there in in_play[1:]:
+        # a way that is open wherever the robot may be: the same moves, whichever place is right
+        way &= _seen_from(other, there, here, drive.body + 0.05, loc, top, left, way.shape)
+    i0, j0 = i0 - top, j0 - left
+    # the robot may stand nearer a wall than the way keeps: it joins the way within 0.3 m
+    ii, jj = np.ogrid[: way.shape[0], : way.shape[1]]
+    near = (ii - i0) ** 2 + (jj - j0) ** 2 <= (0.3 / res) ** 2
+    seeds = near & (way | ((ii == i0) & (jj == j0)))
+    way |= seeds
+    steps = _floor_steps(way, seeds, r)
+    # places on a lattice, nearest first (8-connected steps along the floor)
+    k = max(1, round(drive.spot_spacing / res))
+    rows, cols = np.nonzero(np.isfinite(steps[::k, ::k]))
+    rows, cols = rows * k, cols * k
+    goal = None
+    for n in np.argsort(steps[rows, cols], kind="stable")[:400].tolist():
+        x, y = ox + (left + cols[n] + 0.5) * res, oy + (top + rows[n] + 0.5) * res
+        move = here.inverse().compose(Pose(x, y, here.theta))
+        if _disagreement(in_play, move, drive).min() >= drive.telling:
+            goal = (int(rows[n]), int(cols[n]))
+            break
+    if goal is None:
+        return None
+    # back from that place, downhill on the step count, to the farthest cell in sight of here
+    target = None
+    for i, j in _downhill(steps, goal):  # from here outwards
+        if math.hypot(i - i0, j - j0) * res > max(drive.steps):
+            break
+        if _in_sight(way, (i0, j0), (i, j)):
+            target = (i, j)
+    if target is None:
+        return None
+    x, y = ox + (left + target[1] + 0.5) * res, oy + (top + target[0] + 0.5) * res
+    rel = here.inverse().transform_points(np.array([[x, y]]))[0]
+    heading, distance = math.atan2(rel[1], rel[0]), math.hypot(rel[0], rel[1])
+    if distance < min(drive.steps):
+        return None
+    clear = _free_distance(points, heading, drive.body, cap) - drive.clearance
+    if clear < distance:  # something the map does not hold is in the way
+        if clear < 0.5 * max(drive.steps):
+            return None  # ... close: explore instead
+        distance = clear
+    return heading, distance
+
+
+def _seen_from(
+    other: Localizer,
+    there: Pose,
+    here: Pose,
+    body: float,
+    loc: Localizer,
+    top: int,
+    left: int,
+    shape: tuple[int, int],
+) -> np.ndarray:
+    """(shape) bool: the cells of `loc`'s grid window at (top, left) whose place, moved with
+    the robot from `here` to `there` (in `other`'s map), is walkable there (`body` m clear)."""
+    res, (ox, oy) = loc.resolution, loc.origin
+    ii, jj = np.mgrid[top : top + shape[0], left : left + shape[1]]
+    xy = np.stack(((jj + 0.5) * res + ox, (ii + 0.5) * res + oy), axis=-1).reshape(-1, 2)
+    moved = there.compose(here.inverse()).transform_points(xy)
+    ores, (qx, qy) = other.resolution, other.origin
+    mj = ((moved[:, 0] - qx) / ores - 0.5).reshape(shape).astype(np.float32)
+    mi = ((moved[:, 1] - qy) / ores - 0.5).reshape(shape).astype(np.float32)
+    open_there = other.walkable(body).view(np.uint8)
+    return cv2.remap(open_there, mj, mi, cv2.INTER_NEAREST, borderValue=0) > 0
+
+
+def _floor_steps(way: np.ndarray, seeds: np.ndarray, limit: int) -> np.ndarray:
+    """(H, W) float64: 8-connected steps from the `seeds` to each cell of `way` (bool masks),
+    inf beyond `limit` steps or off the way."""
+    steps = np.full(way.shape, np.inf)
+    reached = seeds & way
+    steps[reached] = 0.0
+    kernel = np.ones((3, 3), np.uint8)
+    for n in range(1, limit + 1):
+        grown = (cv2.dilate(reached.view(np.uint8), kernel) > 0) & way & ~reached
+        if not grown.any():
+            break
+        steps[grown] = n
+        reached |= grown
+    return steps
+
+
+def _downhill(steps: np.ndarray, goal: tuple[int, int]) -> list[tuple[int, int]]:
+    """The cells from a seed of `_floor_steps` to `goal`, one step at a time."""
+    h, w = steps.shape
+    path = [goal]
+    i, j = goal
+    while steps[i, j] > 0:
+        i, j = min(
+            (
+                (i + di, j + dj)
+                for di in (-1, 0, 1)
+                for dj in (-1, 0, 1)
+                if 0 <= i + di < h and 0 <= j + dj < w
+            ),
+            key=lambda c: (steps[c], abs(c[0] - i) + abs(c[1] - j)),
+        )
+        path.append((i, j))
+    return path[::-1]
+
+
+def _in_sight(way: np.ndarray, a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """True when the straight line between two cells' centres stays on `way` cells."""
+    n = 2 * max(abs(b[0] - a[0]), abs(b[1] - a[1])) + 1
+    i = np.rint(np.linspace(a[0], b[0], n)).astype(np.int64)
+    j = np.rint(np.linspace(a[1], b[1], n)).astype(np.int64)
+    return bool(way[i, j].all())
 
 
 def _free_distance(points: np.ndarray, heading: float, body: float, cap: float) -> float:
@@ -1036,10 +1191,12 @@ def _free_distance(points: np.ndarray, heading: float, body: float, cap: float) 
     return float(blocking.min()) if blocking.size else float(min(cap, 8.0))
 
 
-def _disagreement(in_play: list[tuple[Localizer, Pose]], move: Pose, drive: DriveConfig) -> float:
-    """Mean over the hypotheses after the first of the fraction of beams whose ranges, cast
-    in its map from it and in the first's from the first after `move`, differ by more than
-    `drive.disagree`."""
+def _disagreement(
+    in_play: list[tuple[Localizer, Pose]], move: Pose, drive: DriveConfig
+) -> np.ndarray:
+    """For each hypothesis after the first, the fraction of beams whose ranges, cast in its
+    map from it and in the first's from the first after `move`, differ by more than
+    `drive.disagree`: (len(in_play) - 1,) float64."""
     angles = np.linspace(-math.pi, math.pi, drive.beams, endpoint=False)
     ranges = []
     for localizer, p in in_play:
@@ -1055,7 +1212,7 @@ def _disagreement(in_play: list[tuple[Localizer, Pose]], move: Pose, drive: Driv
             cap,
         )
         ranges.append(np.minimum(r, cap))
-    return float(np.mean([np.mean(np.abs(ranges[0] - r) > drive.disagree) for r in ranges[1:]]))
+    return np.array([np.mean(np.abs(ranges[0] - r) > drive.disagree) for r in ranges[1:]])
 
 
 # ---------------------------------------------------------------------------- helpers

@@ -1323,17 +1323,12 @@ class Story:
 def reboot_pose(world: World, seed: int, clearance: float = REBOOT_CLEARANCE) -> Pose:
     """A seeded random pose, random heading, on the floor the robot can reach from the dock,
     at least `clearance` m from anything solid. Raises MissionError if there is none."""
-    solid = world.solid
-    dist = cv2.distanceTransform((~solid).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    ok = (dist - 0.5) * world.resolution >= clearance
-    _, labels = cv2.connectedComponents(
-        ((dist - 0.5) * world.resolution >= CoverageConfig().robot_radius).astype(np.uint8),
-        connectivity=4,
+    dist = cv2.distanceTransform(
+        (~world.solid).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE
     )
-    i, j = world.cell_of(world.start.x, world.start.y)
-    h, w = world.shape
-    if 0 <= i < h and 0 <= j < w and labels[i, j] > 0:
-        ok &= labels == labels[i, j]
+    ok = ((dist - 0.5) * world.resolution >= clearance) & world.reachable(
+        CoverageConfig().robot_radius
+    )
     rows, cols = np.nonzero(ok)
     if rows.size == 0:
         raise MissionError(

@@ -4,12 +4,18 @@ The stored map is built from a map-source world (default: the trial world itself
 lidar-visible obstacles become occupied cells, its outside unknown, the rest (including the
 obstacles only the bumper finds) free, at the world's resolution (0.05 m for every PNG plan and
 the default home). With the plain plan as map source and its furnished variant as the trial
-world, the home has changed since the map was made. The robot starts at random poses at least
-`CLEARANCE` m from anything solid, with a random heading, then `navigation.localization.
-relocalize` drives it until it answers.
+world, the home has changed since the map was made. With `SLAM` as map source, the robot
+first explores the trial world from its dock with SLAM running live (`navigation.exploration.
+explore`, its defaults), and the map it rebuilt is the stored map: what a lost robot has after
+`vacnav run`'s first phase, walls a cell off, clutter in it, parts perhaps unexplored. The robot
+starts at random poses at least `CLEARANCE` m from anything solid, with a random heading, then
+`navigation.localization.relocalize` drives it until it answers.
 
-A trial is right when the accepted pose is within 0.10 m and 3 deg of the truth, wrong when it
-is accepted outside that, refused when nothing is accepted. Times are the localizer's compute
+A trial is right when the accepted pose is within 0.10 m and 3 deg of the truth (in the map's
+frame), wrong when it is accepted outside that, refused when nothing is accepted. Two counts
+explain refusals the robot could not avoid: drops into a part of the world its body cannot
+leave (furniture closing a door: inside, twin rooms of the map look alike), and drops where the
+map holds no known floor (a part the exploration never reached). Times are the localizer's compute
 time to its decision (not the simulated driving time, not the per-map build). Everything is
 deterministic for a given seed.
 """
@@ -28,9 +34,11 @@ from firmware_bridge.simulated import SimulatedRobot
 from firmware_bridge.world import World
 from maps.geometry import Pose, wrap_angle
 from maps.grid import OccupancyGrid
-from maps.model import FREE, OCCUPIED, UNKNOWN, MapDocument
+from maps.model import FREE, FREE_THRESH, OCCUPIED, UNKNOWN, MapDocument
+from navigation.coverage import CoverageConfig
 from navigation.localization import Localizer, LocalizerConfig, Result, relocalize
 
+SLAM = "slam"  # map source: the map the robot rebuilds exploring the trial world
 RIGHT_DISTANCE = 0.10  # m
 RIGHT_ANGLE = math.radians(3.0)  # rad
 CLEARANCE = 0.35  # m from the robot centre to anything solid at the drop
@@ -77,30 +85,70 @@ def run_trials(
     seed: int = 0,
     progress: Callable[[int, int, dict], None] | None = None,
     config: LocalizerConfig | None = None,
+    frame: Pose | None = None,
 ) -> dict:
     """Kidnap `trials` simulated robots in `world` and relocalize each in the stored map.
 
-    `map_from`: the map source, a World, a floor-plan PNG path, or an OccupancyGrid used as it
-    is (default: `world` itself). `progress(done, trials, trial)` is called after every trial
-    with the trial's record. Returns {"trials", "right", "wrong", "refused", "median_ms",
-    "p99_ms", "median_scans"} plus "build_ms" (the per-map cache), "failures" (the wrong and
-    refused trials: truth, answer, reason) and "reasons" (refusal reasons counted by kind).
+    `map_from`: the map source, a World, a floor-plan PNG path, `SLAM` (the map rebuilt by
+    exploring `world`, `slam_map`), or an OccupancyGrid used as it is (default: `world`
+    itself). `frame`: the grid's origin pose in the world (default the identity; `SLAM` sets
+    it). `progress(done, trials, trial)` is called after every trial with the trial's record.
+    Returns {"trials", "right", "wrong", "refused", "median_ms", "p99_ms", "median_scans"} plus
+    "build_ms" (the per-map cache), "refused_sealed" and "refused_unmapped" (see the module
+    docstring), "failures" (the wrong and refused trials: truth, answer, reason) and "reasons"
+    (refusal reasons counted by kind); with `SLAM`, "explore" (what the exploration did).
     """
     if trials < 0:
         raise ValueError(f"trials must be >= 0, got {trials}")
-    grid = _map_grid(world, map_from)
+    explored = None
+    if isinstance(map_from, str) and map_from == SLAM:
+        grid, frame, explored = slam_map(world, seed)
+    else:
+        grid = _map_grid(world, map_from)
+    frame = frame or Pose()
     _warm_up(Localizer(grid, config), world)  # numba loads (or compiles) here, untimed
     localizer = Localizer(grid, config)
     poses = drop_poses(world, trials, seed)
+    home = world.reachable(CoverageConfig().robot_radius)
+    to_map = frame.inverse()
     records = []
     for k, start in enumerate(poses):
         robot = SimulatedRobot(world, seed=seed * 100_003 + k, start=start)
         result = relocalize(localizer, robot)
-        record = _judge(result, robot.true_pose, start)
+        truth = to_map.compose(robot.true_pose)
+        record = _judge(result, truth, start)
+        record["sealed"] = not home[world.cell_of(start.x, start.y)]
+        record["unmapped"] = not _on_known_floor(grid, truth)
         records.append(record)
         if progress is not None:
             progress(k + 1, trials, record)
-    return summarize_trials(records, localizer)
+    report = summarize_trials(records, localizer)
+    if explored is not None:
+        report["explore"] = explored
+    return report
+
+
+def slam_map(world: World, seed: int = 0) -> tuple[OccupancyGrid, Pose, dict]:
+    """Explore `world` from its start (the dock) with SLAM running live and the exploration's
+    defaults: (the rebuilt grid, its frame's pose in the world: the start, a summary of the
+    exploration: stop reason, robot time, bumps)."""
+    from navigation.exploration import explore
+
+    robot = SimulatedRobot(world, seed=seed)
+    result = explore(robot)
+    summary = {
+        "stop": result.stop_reason,
+        "time_s": round(result.time_s, 1),
+        "bumps": len(result.bumps),
+    }
+    return result.grid, world.start, summary
+
+
+def _on_known_floor(grid: OccupancyGrid, pose: Pose) -> bool:
+    """True when the map shows known free floor under `pose` (map frame)."""
+    i, j = grid.world_to_cell(np.array([[pose.x, pose.y]]))[0]
+    h, w = grid.shape
+    return bool(0 <= i < h and 0 <= j < w and grid.probability()[i, j] < FREE_THRESH)
 
 
 def _map_grid(world: World, map_from: World | OccupancyGrid | str | Path | None) -> OccupancyGrid:
@@ -157,6 +205,7 @@ def summarize_trials(records: list[dict], localizer: Localizer) -> dict:
         if r["outcome"] == "refused":
             kind = reason_kind(r["reason"])
             reasons[kind] = reasons.get(kind, 0) + 1
+    refused = [r for r in records if r["outcome"] == "refused"]
     return {
         "trials": len(records),
         "right": count["right"],
@@ -168,6 +217,8 @@ def summarize_trials(records: list[dict], localizer: Localizer) -> dict:
         "build_ms": round(localizer.build_ms, 2),
         "map_problem": localizer.problem,
         "reasons": reasons,
+        "refused_sealed": sum(bool(r.get("sealed")) for r in refused),
+        "refused_unmapped": sum(bool(r.get("unmapped")) for r in refused),
         "failures": [r for r in records if r["outcome"] != "right"],
     }
 

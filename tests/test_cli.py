@@ -277,3 +277,19 @@ def test_run_on_a_plan_without_walls_is_one_line(tmp_path):
     cv2.imwrite(str(plan), np.full((60, 60), 255, np.uint8))
     result = run_main("run", "--world", str(plan), "--duration", "5", "--out", str(tmp_path / "o"))
     assert result.returncode in (0, 1) and "Traceback" not in result.stderr
+
+
+def test_bench_relocalize_in_the_map_the_robot_rebuilt(tmp_path):
+    plan = np.full((80, 120), 205, np.uint8)
+    plan[5:75, 5:115] = 0
+    plan[8:72, 8:112] = 255  # a 5.2 m x 3.2 m room ...
+    plan[8:30, 80:112] = 0  # ... with a cupboard in one corner
+    cv2.imwrite(str(tmp_path / "room.png"), plan)
+    report = tmp_path / "r.json"
+    args = ["bench", "relocalize", "--world", str(tmp_path / "room.png"), "--map-from", "slam"]
+    result = CliRunner().invoke(cli, [*args, "--trials", "2", "--json", str(report)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())
+    assert data["map_from"] == "slam" and data["trials"] == 2 and data["wrong"] == 0
+    assert data["explore"]["stop"] == "no reachable frontier"
+    assert data["right"] >= 1, data["failures"]

@@ -340,6 +340,52 @@ def test_identical_closed_rooms_are_refused_not_guessed(seed):
     assert "ambiguous" in result.reason
 
 
+def twin_rooms_world() -> World:
+    """Two rooms as in `box_world` (3 m x 4 m, the same feature in the same corner), each with
+    a 0.8 m door in the lower left of its bottom wall to a small hall, whose own door to a
+    corridor below is offset: from inside a room nothing tells the twins apart. The corridor
+    runs 2.5 m past the right room but only 0.5 m past the left one; the dock is in it."""
+    res = 0.05
+    walls = np.zeros((round(8.5 / res), round(15.0 / res)), bool)
+    outside = np.ones_like(walls)
+
+    def fill(mask, x0, y0, x1, y1, value=True):
+        mask[round(y0 / res) : round(y1 / res), round(x0 / res) : round(x1 / res)] = value
+
+    fill(walls, 0.35, 0.35, 13.65, 1.85)  # the corridor's walls and its floor
+    fill(walls, 0.5, 0.5, 13.5, 1.7, False)
+    fill(outside, 0.35, 0.35, 13.65, 1.85, False)
+    for x0, y0 in ((1.0, 3.0), (8.0, 3.0)):
+        fill(walls, x0 - 0.15, y0 - 0.15, x0 + 3.15, y0 + 4.15)
+        fill(walls, x0, y0, x0 + 3.0, y0 + 4.0, False)
+        fill(outside, x0 - 0.15, y0 - 0.15, x0 + 3.15, y0 + 4.15, False)
+        fill(walls, x0 + 2.4, y0 + 3.6, x0 + 3.0, y0 + 4.0)  # the feature
+        fill(walls, x0 - 0.1, 1.7, x0 + 2.15, y0 - 0.15)  # the hall's walls and floor
+        fill(walls, x0 + 0.05, 1.85, x0 + 2.0, y0 - 0.15, False)
+        fill(outside, x0 - 0.1, 1.7, x0 + 2.15, y0 - 0.15, False)
+        fill(walls, x0 + 0.1, y0 - 0.15, x0 + 0.9, y0, False)  # room to hall
+        fill(walls, x0 + 1.15, 1.7, x0 + 1.95, 1.85, False)  # hall to corridor
+    return World("twin rooms", walls, np.zeros_like(walls), outside, res, (0.0, 0.0),
+                 Pose(1.5, 1.1, 0.0))  # fmt: skip
+
+
+@needs_jit
+@pytest.mark.parametrize("seed", range(3))
+def test_twin_rooms_are_told_apart_by_walking_out_of_them(seed):
+    """Inside either twin room the scans fit both alike; the robot must walk out through the
+    hall to where the corridor tells them apart (no one short move shows a difference)."""
+    world = twin_rooms_world()
+    localizer = Localizer(map_from_world(world))
+    rng = np.random.default_rng(seed)
+    x0 = (1.0, 8.0)[seed % 2]
+    start = Pose(x0 + rng.uniform(1.6, 2.4), rng.uniform(4.8, 6.0), rng.uniform(-3, 3))
+    robot = SimulatedRobot(world, seed=seed, start=start)
+    result = relocalize(localizer, robot)
+    assert result.status == LOCALIZED, result.reason
+    assert is_right(result, robot.true_pose)
+    assert robot.true_pose.y < 3.0  # it left the room
+
+
 @needs_jit
 def test_one_room_of_the_pair_is_found_when_the_other_is_not_in_the_map():
     """The same rooms, but the map holds only one: the robot is localized there."""
@@ -449,3 +495,30 @@ def test_run_trials_takes_the_map_from_a_world_a_grid_or_a_plan(tmp_path):
     for report in reports:
         assert report["trials"] == 2 and report["wrong"] == 0
         assert report["right"] == reports[0]["right"]
+
+
+@needs_jit
+def test_run_trials_in_the_map_the_robot_rebuilt():
+    """`SLAM` as map source: the robot explores the world from its dock first, and the trials
+    relocalize in that map; the truth is judged in the map's frame (the dock at its origin)."""
+    from navigation.relocalize_bench import SLAM
+
+    world = box_world([(1.0, 1.0)])
+    report = run_trials(world, SLAM, trials=3, seed=2)
+    assert report["explore"]["stop"] == "no reachable frontier"
+    assert report["trials"] == 3 and report["wrong"] == 0
+    assert report["right"] >= 2, report["failures"]
+    assert report["refused_unmapped"] == 0 and report["refused_sealed"] == 0
+
+
+@needs_jit
+def test_refusals_in_rooms_the_robot_cannot_leave_are_counted():
+    """Two closed twin rooms, the dock in the first: a drop in the second is sealed off (the
+    body cannot leave it), and any refusal there is counted as such."""
+    world = box_world([(1.0, 1.0), (8.0, 1.0)])
+    report = run_trials(world, trials=4, seed=3)
+    assert report["wrong"] == 0
+    sealed = [f for f in report["failures"] if f["start"][0] > 5.0]
+    assert report["refused_sealed"] == len(sealed) >= 1
+    assert all(f["sealed"] for f in sealed)
+    assert report["refused_unmapped"] == 0
