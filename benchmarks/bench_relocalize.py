@@ -79,6 +79,8 @@ def _record(name: str, report: dict, wall: float) -> dict:
     row["wrong_trials"] = [f for f in report["failures"] if f["outcome"] == "wrong"]
     if "explore" in report:
         row["explore"] = report["explore"]
+        row["right_on_map"] = report["right_on_map"]
+        row["wrong_on_map"] = report["wrong_on_map"]
     return row
 
 
@@ -127,7 +129,12 @@ def _trials(benchmark, name, world_png, invisible, map_from, trials) -> None:
         f"{results['refused']} refused ({results['refused_sealed']} sealed off, "
         f"{results['refused_unmapped']} off the map); median {results['median_ms']} ms, p99 "
         f"{results['p99_ms']} ms, median {results['median_scans']} scans; {results['reasons']}"
-        + (f"; explored: {results['explore']}" if "explore" in results else "")
+        + (
+            f"; against the truth re-matched to the map: {results['right_on_map']} right, "
+            f"{results['wrong_on_map']} wrong; explored: {results['explore']}"
+            if "explore" in results
+            else ""
+        )
     )
     benchmark.extra_info.update({k: v for k, v in results.items() if k != "wrong_trials"})
     assert results["trials"] == trials

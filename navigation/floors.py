@@ -248,6 +248,11 @@ def relocalize_floors(
     return out
 
 
+# store sources of maps built from the robot's own scans (Localizer's own_map): its SLAM, the
+# lifelong updates, and the mission's saves of them
+OWN_SOURCES = frozenset({"slam", "lifelong", "edit"})
+
+
 class LocalizerCache:
     """Localizers of stored map versions, built once per version (id and checksum), at most
     `size` kept (least recently used dropped)."""
@@ -269,7 +274,7 @@ class LocalizerCache:
             self._cache.move_to_end(key)
             return found
         doc = store.load(version_id, memory=False)
-        localizer = Localizer(doc.grid, self.config)
+        localizer = Localizer(doc.grid, self.config, own_map=info.source in OWN_SOURCES)
         self.built += 1
         self._cache[key] = localizer
         while len(self._cache) > self.size:

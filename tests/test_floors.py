@@ -137,6 +137,18 @@ def test_localizer_cache_builds_once_per_version(tmp_path):
         LocalizerCache(size=0)
 
 
+def test_maps_the_robot_built_are_its_own(tmp_path):
+    """SLAM, lifelong and the mission's saves hold what the robot saw (own_map: weak fits
+    refused); an imported vendor map does not."""
+    doc = MapDocument(map_from_world(World.default()))
+    cache = LocalizerCache()
+    with MapStore(tmp_path / "store.db") as store:
+        own = {s: store.save(doc, floor=s, source=s).id for s in ("slam", "lifelong", "edit")}
+        imported = store.save(doc, floor="vendor", source="import").id
+        assert all(cache.get(store, v).own_map for v in own.values())
+        assert not cache.get(store, imported).own_map
+
+
 @needs_jit
 def test_run_floor_trials_reports(building):
     worlds, _ = building

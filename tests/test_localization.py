@@ -3,6 +3,7 @@ default home, refusals on bad input, and refusal (never a wrong pose) in a symme
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -397,6 +398,48 @@ def test_one_room_of_the_pair_is_found_when_the_other_is_not_in_the_map():
     assert is_right(result, robot.true_pose)
 
 
+def furnished_twin_world() -> World:
+    """`box_world` with two rooms, the second furnished (a bed, a wardrobe, a sofa, two
+    stools): the furniture a robot's own map would hold, had it explored that room."""
+    world = box_world([(1.0, 1.0), (8.0, 1.0)])
+    walls = world.walls.copy()
+    for x0, y0, x1, y1 in [
+        (8.0, 1.0, 9.0, 1.6),
+        (10.4, 2.0, 11.0, 3.2),
+        (8.0, 4.3, 9.2, 5.0),
+        (9.6, 3.4, 9.9, 3.7),
+        (8.3, 3.0, 8.5, 3.2),
+    ]:
+        walls[round(y0 / 0.05) : round(y1 / 0.05), round(x0 / 0.05) : round(x1 / 0.05)] = True
+    return dataclasses.replace(world, walls=walls)
+
+
+@needs_jit
+@pytest.mark.parametrize("seed", [1, 3, 5])
+def test_own_map_refuses_a_weak_fit_on_floor_it_does_not_hold(seed):
+    """The robot's own map holds the first room only (it never explored the second). Dropped
+    in the furnished second room, its scans fit the empty first one weakly: a plan-like map
+    (own_map False) may take that for the first room with clutter added; its own map, which
+    would hold any furniture there, must not."""
+    grid = map_from_world(box_world([(1.0, 1.0)]))
+    rng = np.random.default_rng(seed)
+    start = Pose(9.3 + rng.uniform(0, 0.7), 2.0 + rng.uniform(0.4, 1.0), rng.uniform(-3, 3))
+    robot = SimulatedRobot(furnished_twin_world(), seed=seed, start=start)
+    result = relocalize(Localizer(grid, own_map=True), robot)
+    assert result.status == REFUSED
+    assert "own map" in result.reason
+
+
+@needs_jit
+def test_own_map_still_localizes_where_it_fits_well():
+    world = box_world([(1.0, 1.0)])
+    localizer = Localizer(map_from_world(world), own_map=True)
+    robot = SimulatedRobot(world, seed=2, start=Pose(2.0, 2.5, 1.0))
+    result = relocalize(localizer, robot)
+    assert result.status == LOCALIZED, result.reason
+    assert is_right(result, robot.true_pose)
+
+
 def test_map_states_are_what_the_harness_builds():
     world = World.default()
     states = MapDocument(map_from_world(world)).cell_states()
@@ -509,6 +552,7 @@ def test_run_trials_in_the_map_the_robot_rebuilt():
     assert report["trials"] == 3 and report["wrong"] == 0
     assert report["right"] >= 2, report["failures"]
     assert report["refused_unmapped"] == 0 and report["refused_sealed"] == 0
+    assert report["wrong_on_map"] == 0 and report["right_on_map"] >= 2
 
 
 @needs_jit
