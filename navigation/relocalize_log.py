@@ -183,6 +183,7 @@ def run_log_trials(
     step: float = STEP,
     turn: float = TURN,
     horizon: float = HORIZON,
+    own_map: bool = False,
 ) -> dict:
     """Relocalize `trials` times in `grid` from random scans of a log, with no prior.
 
@@ -193,7 +194,8 @@ def run_log_trials(
     shorter log; deterministic for `seed`), then feeds the following scans thinned
     to one per `step` m or `turn` rad of odometry motion (0, 0: every scan) until the localizer
     decides, `horizon` s of log pass, or the log ends. `progress(done, trials, record)` is
-    called after every trial.
+    called after every trial. `own_map`: `grid` was rebuilt from this robot's scans (e.g. from
+    this very log), as `Localizer` takes it.
 
     Returns {"trials", "right", "wrong", "refused", "median_ms", "p99_ms", "median_scans"} as
     the simulator bench does, plus "median_log_s" (log seconds from the first scan to the
@@ -215,7 +217,7 @@ def run_log_trials(
         o if isinstance(o, Odometry) else Odometry(p, scans[k].stamp)
         for k, (o, p) in enumerate(zip(odometry, _odometry_poses(odometry), strict=True))
     ]
-    localizer = Localizer(grid, config)
+    localizer = Localizer(grid, config, own_map=own_map)
     if trials:
         _warm_up(localizer, scans[0])  # numba loads (or compiles) here, untimed
     # starts: scans with `horizon` s of log after them, so that only the localizer (or the
