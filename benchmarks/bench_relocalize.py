@@ -7,8 +7,8 @@ every plan of ../shared/data/floorplans (mapped from the empty plan, driven in i
 `_furnitures_trashbins` variant): the home changed since the map was made. Same defaults on
 every map.
 
-`test_relocalize_in_rebuilt_maps` does the same in the map the robot rebuilt exploring the
-world from its dock (`--map-from slam`): the default home and every furnished home, the plans
+The `slam:` cases do the same in the map the robot rebuilt exploring the world from its dock
+(`--map-from slam`): the default home and every furnished home, the plans
 too with RELOCALIZE_SLAM_PLANS=1 (their exploration takes minutes each).
 
 Targets (issue 5): right >= 95 % (goal 99 %), wrong <= 1 % (goal 0), median time to a decision
@@ -84,14 +84,6 @@ def _record(name: str, report: dict, wall: float) -> dict:
     return row
 
 
-@pytest.mark.parametrize(
-    "case", cases() if SHARED_DATA.is_dir() else cases()[:1], ids=lambda c: c[0]
-)
-def test_relocalize_kidnap_trials(benchmark, case):
-    name, world_png, invisible, map_png, trials = case
-    _trials(benchmark, name, world_png, invisible, map_png, trials)
-
-
 def slam_cases() -> list[tuple[str, str | None, str | None, str | None, int]]:
     """The worlds of `cases()` with the map rebuilt by exploring each (plans only with
     RELOCALIZE_SLAM_PLANS=1)."""
@@ -102,15 +94,16 @@ def slam_cases() -> list[tuple[str, str | None, str | None, str | None, int]]:
     return out
 
 
-@pytest.mark.parametrize(
-    "case", slam_cases() if SHARED_DATA.is_dir() else slam_cases()[:1], ids=lambda c: c[0]
-)
-def test_relocalize_in_rebuilt_maps(benchmark, case):
+def all_cases() -> list[tuple[str, str | None, str | None, str | None, int]]:
+    """Every case; without ../shared/data, the default home mapped from itself and rebuilt."""
+    if SHARED_DATA.is_dir():
+        return cases() + slam_cases()
+    return cases()[:1] + slam_cases()[:1]
+
+
+@pytest.mark.parametrize("case", all_cases(), ids=lambda c: c[0])
+def test_relocalize_kidnap_trials(benchmark, case):
     name, world_png, invisible, map_from, trials = case
-    _trials(benchmark, name, world_png, invisible, map_from, trials)
-
-
-def _trials(benchmark, name, world_png, invisible, map_from, trials) -> None:
     world = World.default() if world_png is None else World.from_png(world_png, invisible)
     results: dict = {}
 

@@ -34,6 +34,7 @@ from scipy.spatial import cKDTree
 
 _SAMPLE = 0.01  # m between the points of a leg whose clearance is checked
 _STEPS = 12  # shifts tried per leg on each side, from max_shift down to -max_shift
+_BATCHES = 5  # ... in this many batches, each checked in one call
 _ROUNDS = 40  # rounds of giving shifts back before the polyline is left as it was
 _NEAREST = 16  # wall cells (by centre) among which the nearest square is sought
 
@@ -319,9 +320,13 @@ def _leg_shift(a, b, dist: WallDistance, clearance: float, max_shift: float) -> 
     if side == 0.0:
         return np.zeros(2)
     n = side * left
-    for amount in np.linspace(max_shift, -max_shift, 2 * _STEPS + 1):
-        if dist(s + amount * n).min() >= clearance - 1e-9:
-            return amount * n
+    amounts = np.linspace(max_shift, -max_shift, 2 * _STEPS + 1)
+    for batch in np.array_split(amounts, _BATCHES):  # a few calls: each has its overhead
+        moved = s[None, :, :] + batch[:, None, None] * n
+        fits = dist(moved.reshape(-1, 2)).reshape(len(batch), len(s)).min(axis=1)
+        ok = np.flatnonzero(fits >= clearance - 1e-9)
+        if len(ok):
+            return batch[ok[0]] * n
     return np.zeros(2)
 
 
