@@ -114,6 +114,7 @@ def run_trials(
     localizer = Localizer(grid, config, own_map=own)
     poses = drop_poses(world, trials, seed)
     home = world.reachable(CoverageConfig().robot_radius)
+    known = grid.probability() < FREE_THRESH  # the map's known free floor
     to_map = frame.inverse()
     records = []
     for k, start in enumerate(poses):
@@ -122,7 +123,7 @@ def run_trials(
         truth = to_map.compose(robot.true_pose)
         record = _judge(result, truth, start)
         record["sealed"] = not home[world.cell_of(start.x, start.y)]
-        record["unmapped"] = not _on_known_floor(grid, truth)
+        record["unmapped"] = not _on_known_floor(grid, known, truth)
         if explored is not None and result.localized:
             # a rebuilt map is a little off the world here and there (the truth is put in it by
             # the dock's pose alone): judge again against the truth re-matched to the map
@@ -170,11 +171,12 @@ def slam_map(world: World, seed: int = 0) -> tuple[OccupancyGrid, Pose, dict]:
     return result.grid, world.start, summary
 
 
-def _on_known_floor(grid: OccupancyGrid, pose: Pose) -> bool:
-    """True when the map shows known free floor under `pose` (map frame)."""
+def _on_known_floor(grid: OccupancyGrid, known: np.ndarray, pose: Pose) -> bool:
+    """True when `known` (the grid's known free cells) holds the cell under `pose` (map
+    frame)."""
     i, j = grid.world_to_cell(np.array([[pose.x, pose.y]]))[0]
-    h, w = grid.shape
-    return bool(0 <= i < h and 0 <= j < w and grid.probability()[i, j] < FREE_THRESH)
+    h, w = known.shape
+    return bool(0 <= i < h and 0 <= j < w and known[i, j])
 
 
 def _map_grid(world: World, map_from: World | OccupancyGrid | str | Path | None) -> OccupancyGrid:
