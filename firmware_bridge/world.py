@@ -81,14 +81,14 @@ class World:
         """Free floor area, square metres."""
         return float(np.count_nonzero(self.free)) * self.resolution**2
 
-    def reachable(self, radius: float) -> np.ndarray:
+    def reachable(self, radius: float, room: np.ndarray | None = None) -> np.ndarray:
         """(H, W) bool: where the centre of a round body of `radius` m can go from the start
         (4-connected, at least `radius` from the edge of anything solid); everywhere it fits
-        when it does not fit at the start."""
-        dist = cv2.distanceTransform(
-            (~self.solid).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE
-        )
-        fits = (dist - 0.5) * self.resolution >= radius
+        when it does not fit at the start. `room`: `robot_room(self.free, self.resolution,
+        0.0)`, when the caller has it already."""
+        if room is None:
+            room = robot_room(self.free, self.resolution, 0.0)
+        fits = room >= radius
         _, labels = cv2.connectedComponents(fits.astype(np.uint8), connectivity=4)
         i, j = self.cell_of(self.start.x, self.start.y)
         h, w = self.shape

@@ -279,7 +279,7 @@ class Localizer:
         quantised = np.rint(values * SCALE).astype(np.uint8)
         self._local = MatchGrid(_kernels.block_max_levels(quantised, 1, 1, _FILL), res, self.origin)
         # (H, W) bool: where the robot's centre may be
-        self.standable = self.free & ((_distance(~self.occupied) - 0.5) * res >= cfg.wall_clearance)
+        self.standable = self.walkable(cfg.wall_clearance)
         if not self.standable.any():
             self.problem = f"no free floor {cfg.wall_clearance:g} m from the walls: no room"
             return
@@ -440,6 +440,22 @@ class Localizer:
         ).reshape(5, n)
         through = expected.max(axis=0) < obs.ranges - cfg.through_tolerance
         return float(np.count_nonzero(through)) / n
+
+    def fit_near(
+        self,
+        scan: Scan,
+        pose: Pose,
+        linear: float,
+        angular: float,
+        odometry: Odometry | None = None,
+    ) -> Pose:
+        """Where `scan` fits the map best within `linear` m and `angular` rad of `pose`
+        (`locate`): the pose tracking in this map would hold there; `pose` itself when the
+        scan has too few hits. `odometry` de-skews it (`observe`)."""
+        obs = self.observe(scan, odometry)
+        if len(obs.points) < self.config.min_points:
+            return pose
+        return self.locate(obs, pose, linear, angular).pose
 
     def walkable(self, body: float) -> np.ndarray:
         """(H, W) bool: known free floor at least `body` m from mapped walls (cached)."""

@@ -65,7 +65,7 @@ import numpy as np
 
 from firmware_bridge.robot import Robot
 from firmware_bridge.simulated import SimConfig, SimulatedRobot
-from firmware_bridge.world import World
+from firmware_bridge.world import World, robot_room
 from maps.geometry import Pose, wrap_angle
 from maps.model import MapDocument, MapPath
 from maps.model import Room as MapRoom
@@ -1323,12 +1323,8 @@ class Story:
 def reboot_pose(world: World, seed: int, clearance: float = REBOOT_CLEARANCE) -> Pose:
     """A seeded random pose, random heading, on the floor the robot can reach from the dock,
     at least `clearance` m from anything solid. Raises MissionError if there is none."""
-    dist = cv2.distanceTransform(
-        (~world.solid).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE
-    )
-    ok = ((dist - 0.5) * world.resolution >= clearance) & world.reachable(
-        CoverageConfig().robot_radius
-    )
+    room = robot_room(world.free, world.resolution, 0.0)
+    ok = (room >= clearance) & world.reachable(CoverageConfig().robot_radius, room)
     rows, cols = np.nonzero(ok)
     if rows.size == 0:
         raise MissionError(

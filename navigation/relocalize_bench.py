@@ -27,11 +27,10 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from firmware_bridge.simulated import SimulatedRobot
-from firmware_bridge.world import World
+from firmware_bridge.world import World, robot_room
 from maps.geometry import Pose, wrap_angle
 from maps.grid import OccupancyGrid
 from maps.model import FREE, FREE_THRESH, OCCUPIED, UNKNOWN, MapDocument
@@ -55,10 +54,7 @@ def map_from_world(world: World) -> OccupancyGrid:
 def drop_poses(world: World, n: int, seed: int, clearance: float = CLEARANCE) -> list[Pose]:
     """n random poses on free floor at least `clearance` m from anything solid, random
     headings; deterministic for a seed. Raises ValueError if the world has no such floor."""
-    solid = world.solid
-    dist = cv2.distanceTransform((~solid).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    # a cell centre's distance to the nearest solid cell's edge is about (d - 0.5) cells
-    ok = (dist - 0.5) * world.resolution >= clearance
+    ok = robot_room(world.free, world.resolution, 0.0) >= clearance
     rows, cols = np.nonzero(ok & world.free)
     if rows.size == 0:
         raise ValueError(f"world {world.name!r} has no floor {clearance} m from every obstacle")
@@ -149,10 +145,7 @@ def _matched(localizer: Localizer, robot: SimulatedRobot, truth: Pose) -> Pose:
     scans = robot.scans()
     if not scans:
         return truth
-    obs = localizer.observe(scans[-1])
-    if len(obs.points) < localizer.config.min_points:
-        return truth
-    return localizer.locate(obs, truth, 0.3, math.radians(5.0)).pose
+    return localizer.fit_near(scans[-1], truth, 0.3, math.radians(5.0))
 
 
 def slam_map(world: World, seed: int = 0) -> tuple[OccupancyGrid, Pose, dict]:

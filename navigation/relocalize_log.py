@@ -162,12 +162,14 @@ class MapReference:
         return found
 
     def _match(self, k: int) -> Pose:
-        pose = self._poses(k)
         odom = self.odometry[k] if self.odometry is not None else None
-        obs = self.localizer.observe(self.scans[k], odom if isinstance(odom, Odometry) else None)
-        if len(obs.points) < self.localizer.config.min_points:
-            return pose
-        return self.localizer.locate(obs, pose, self.window, self.angle).pose
+        return self.localizer.fit_near(
+            self.scans[k],
+            self._poses(k),
+            self.window,
+            self.angle,
+            odom if isinstance(odom, Odometry) else None,
+        )
 
 
 def run_log_trials(
