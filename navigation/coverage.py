@@ -6,6 +6,7 @@ corner. Lengths in metres.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -84,6 +85,36 @@ def swept_area(
     cv2.circle(canvas, (int(pts[0, 0]), int(pts[0, 1])), 0, 1, -1, cv2.LINE_8, shift)
     dist = cv2.distanceTransform(1 - canvas, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     return dist <= width / 2 / resolution
+
+
+def body_cells(
+    points: np.ndarray,
+    shape: tuple[int, int],
+    resolution: float,
+    origin: tuple[float, float],
+    radius: float,
+) -> np.ndarray:
+    """(H, W) bool: the cells a round body of `radius` m centred at any of the (N, 2) points
+    overlaps (the nearest point of the cell's square within `radius` of the centre)."""
+    out = np.zeros(shape, dtype=bool)
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    if pts.shape[0] == 0:
+        return out
+    r = math.ceil(radius / resolution) + 1
+    off = np.arange(-r, r + 1)
+    # the cell of each point, and a window of cells around it
+    ci = np.floor((pts[:, 1] - origin[1]) / resolution).astype(np.int64)
+    cj = np.floor((pts[:, 0] - origin[0]) / resolution).astype(np.int64)
+    ii = ci[:, None, None] + off[None, :, None]
+    jj = cj[:, None, None] + off[None, None, :]
+    # distance from the centre to the nearest point of each cell's square
+    dy = np.abs(origin[1] + (ii + 0.5) * resolution - pts[:, 1, None, None]) - resolution / 2
+    dx = np.abs(origin[0] + (jj + 0.5) * resolution - pts[:, 0, None, None]) - resolution / 2
+    near = np.hypot(np.maximum(dx, 0.0), np.maximum(dy, 0.0)) < radius
+    ii, jj = np.broadcast_arrays(ii, jj)
+    inside = near & (ii >= 0) & (ii < shape[0]) & (jj >= 0) & (jj < shape[1])
+    out[ii[inside], jj[inside]] = True
+    return out
 
 
 def coverage_ratio(cleaned: np.ndarray, floor: np.ndarray) -> float:

@@ -28,8 +28,10 @@ Phases, each driving a `firmware_bridge.robot.Robot` and nothing else (no simula
      touched it (`bump_depth` beyond the body's edge, `contact_spread` to each side, and a
      row `bump_deeper` further out; the bumper does not tell where) in the costmap and in the
      store's obstacle memory; a second such bump near the first also marks a line across the
-     approach (the obstacle is wider). A bump on an obstacle the map shows (a tracking error
-     of a few cm) marks only the contact point in the costmap, nothing in the store. Either
+     approach (the obstacle is wider). Marks are guesses: those the body has passed over
+     without a bump, before or after, are dropped before each plan (`carve`), except the
+     contact point itself. A bump on an obstacle the map shows (a tracking error of a few
+     cm) marks only the contact point in the costmap, nothing in the store. Either
      way the robot backs off, drives to the nearest cell its body may stand on if the marks
      cover it, and what is left of the room is replanned from there, the floor swept so far
      (the brush along the estimated path) counted as cleaned. Stuck (`max_bumps` bumps within
@@ -62,6 +64,7 @@ from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
+from scipy.spatial import cKDTree
 
 from firmware_bridge.robot import Robot
 from firmware_bridge.simulated import SimConfig, SimulatedRobot
@@ -73,7 +76,13 @@ from maps.scan import Odometry
 from maps.store import MapStore, VersionInfo, check_floor_name
 from navigation.baseline import BaselineConfig, run_bump_and_turn
 from navigation.costmap import MAX_NON_OBSTACLE, Costmap, CostmapConfig
-from navigation.coverage import CoverageConfig, coverage_ratio, reachable_floor, swept_area
+from navigation.coverage import (
+    CoverageConfig,
+    body_cells,
+    coverage_ratio,
+    reachable_floor,
+    swept_area,
+)
 from navigation.coverage_plan import CoveragePlan, CoveragePlanConfig, plan_coverage
 from navigation.errors import NavigationError, NoPathFound, check_numbers
 from navigation.exploration import (
@@ -355,6 +364,7 @@ def clean(
 
 
 _MAX_COMMAND = 0.5  # s: the longest single drive command
+_CONTACT_POSE = 0.05  # m: poses this near the robot's centre at a bump carve no bump marks
 
 
 class _Cleaner:
@@ -412,6 +422,11 @@ class _Cleaner:
         self.opened = 0  # times bump marks closing the way to rooms were dropped
         self.opened_for: dict[int, int] = {}  # ... for each room
         self.unreachable = 0  # segments found cut off
+        # bump marks are guesses: the floor the body has since passed over is free of them
+        self.body_swept = np.zeros(costmap.shape, bool)  # cells the body overlapped
+        self.carved_upto = 0  # poses of traj stamped into body_swept
+        self.bump_poses: list[tuple[float, float]] = []  # the robot's centre at each bump
+        self.contacts = np.zeros(costmap.shape, bool)  # the contacts' cells: never carved
         self.progress: Progress | None = None
         self.next_report = 0.0
 
@@ -523,10 +538,36 @@ class _Cleaner:
         )
 
     # -------------------------------------------------------------- planning
+    def carve(self) -> bool:
+        """Drop the bump marks the body has passed over since they were made or before: a
+        mark is a guess of where a contact was, and floor the body covered without a bump is
+        free. The poses within `_CONTACT_POSE` of a bump `on_bump` took (the body touching
+        the thing, the wheels slipping) carve nothing, nor is the mark on a contact point
+        (straight ahead of the body at a bump) carved: what is known of the thing stays. True
+        if marks were dropped."""
+        cm = self.costmap
+        new = np.asarray(self.traj[self.carved_upto :], np.float64).reshape(-1, 3)[:, :2]
+        self.carved_upto = len(self.traj)
+        if len(new) and self.bump_poses:
+            near, _ = cKDTree(self.bump_poses).query(new, distance_upper_bound=_CONTACT_POSE)
+            new = new[np.isinf(near)]
+        if len(new):
+            self.body_swept |= body_cells(
+                new, cm.shape, cm.resolution, cm.origin, cm.config.robot_radius
+            )
+        drop = cm.obstacles & self.body_swept & ~self.contacts
+        if not drop.any():
+            return False
+        cm.obstacles &= ~drop
+        cm.rebuild()
+        log.debug("%d cells of bump marks the body has passed over dropped", int(drop.sum()))
+        return True
+
     def replan(self, rooms: set[int] | None = None) -> bool:
         """Plan what is left of `rooms` (default: the rooms not done) from the robot's pose;
         False when no plan can start here."""
         self.update_cleaned()
+        self.carve()
         p = self.pose()
         wanted = self.rooms_left if rooms is None else rooms
         if not wanted:
@@ -723,6 +764,10 @@ class _Cleaner:
         # robot's own reckoning, so its bump is taken for something the map does not hold
         mapped = self.near_bumps == 1 and not self.hugging and self._mapped_near(p, heading)
         self.bumps.append((cx, cy, mapped))
+        self.bump_poses.append((p.x, p.y))
+        ci, cj = self.costmap.world_to_cell([(cx, cy)])[0]
+        if 0 <= ci < self.contacts.shape[0] and 0 <= cj < self.contacts.shape[1]:
+            self.contacts[ci, cj] = True
         if mapped:
             # a mapped obstacle touched through a tracking error: nothing new for the store,
             # but the plan is kept off that spot from now on
@@ -835,12 +880,16 @@ class _Cleaner:
     def open_passages(self) -> bool:
         """Rooms are left that no plan reaches from here: if bump marks close the way (a mark
         is a guess of where on the front of the body a contact was, and the arcs of two
-        contacts on a low thing in a doorway can close the whole door), drop from the costmap
-        each blob of marks whose removal alone opens the way to one of those rooms, or, if
-        none does alone, all of them. At most `_MAX_OPENINGS` times a cleaning and twice for
-        one room (a new bump in that door marks it again); the store keeps the marks. True if
-        any were dropped."""
+        contacts on a low thing in a doorway can close the whole door), drop blobs of marks
+        from the costmap. The blobs are taken in raster order, each put back while the way
+        to those rooms stays closed; from the first whose removal opens it, that blob and
+        every later one are dropped (if none opens it alone, all of them; a blob that was
+        a real thing is found again by the bumper, and marked again). Marks the body has
+        passed over go first (`carve`). At most `_MAX_OPENINGS` times a cleaning and twice
+        for one room (a new bump in that door marks it again); the store keeps the marks.
+        True if any were dropped."""
         cm = self.costmap
+        self.carve()
         if self.opened >= _MAX_OPENINGS or not cm.obstacles.any() or not self.rooms_left:
             return False
         p = self.pose()

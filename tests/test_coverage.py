@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from maps import Pose
-from navigation.coverage import CoverageConfig, coverage_ratio, reachable_floor, swept_area
+from navigation.coverage import (
+    CoverageConfig,
+    body_cells,
+    coverage_ratio,
+    reachable_floor,
+    swept_area,
+)
 
 RES = 0.05
 
@@ -63,3 +69,20 @@ def test_coverage_ratio_of_empty_floor_is_zero():
 def test_a_robot_that_never_moves_still_cleans_under_its_brush():
     swept = swept_area(np.array([[1.0, 1.0, 0.0]]), (40, 40), RES, (0.0, 0.0), 0.25)
     assert swept.sum() * RES**2 == pytest.approx(math.pi * 0.125**2, rel=0.25)
+
+
+def test_body_cells_are_the_cells_the_round_body_overlaps(rng):
+    """Cell by cell: a cell is marked iff the nearest point of its square lies within the
+    radius of one of the centres; centres off the grid mark only the cells on it."""
+    origin = (-0.3, 0.2)
+    pts = np.column_stack((rng.uniform(-0.5, 2.0, 12), rng.uniform(0.0, 1.8, 12)))
+    got = body_cells(pts, (30, 40), RES, origin, 0.17)
+    ii, jj = np.mgrid[0:30, 0:40]
+    x0, y0 = origin[0] + jj * RES, origin[1] + ii * RES  # lower-left corners
+    want = np.zeros((30, 40), bool)
+    for px, py in pts:
+        dx = np.maximum(np.maximum(x0 - px, px - (x0 + RES)), 0.0)
+        dy = np.maximum(np.maximum(y0 - py, py - (y0 + RES)), 0.0)
+        want |= np.hypot(dx, dy) < 0.17
+    assert want.any() and np.array_equal(got, want)
+    assert not body_cells(np.zeros((0, 2)), (5, 5), RES, origin, 0.17).any()

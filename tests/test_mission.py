@@ -201,6 +201,9 @@ def test_bump_marks_that_close_a_door_are_dropped_for_the_rooms_behind_it():
     cleaner.opened = 0
     cleaner.opened_for = {}
     cleaner.pose = lambda: Pose(1.0, 1.5, 0.0)
+    cleaner.traj, cleaner.carved_upto, cleaner.bump_poses = [], 0, []
+    cleaner.body_swept = np.zeros(states.shape, bool)
+    cleaner.contacts = np.zeros(states.shape, bool)
     costmap.add_obstacles([(3.0, 1.5)])  # in the door
     costmap.add_obstacles([(1.5, 0.5)])  # in room 1
     door = costmap.world_to_cell([(3.0, 1.5)])[0]
@@ -219,6 +222,66 @@ def test_bump_marks_that_close_a_door_are_dropped_for_the_rooms_behind_it():
     cleaner.costmap = closed
     assert cleaner.open_passages() is False
     assert closed.obstacles.any()
+
+
+def test_bump_marks_the_body_has_passed_over_are_carved_but_the_contact_stays():
+    """Two rooms joined by a 1 m door. The robot drove through it along y = 1.3, then bumped a
+    low thing moving down the door: the marks of the bump close the door to its own line.
+    Carving drops the marks its body passed over, so the line is open again; the contact
+    point and the marks no pose came near stay, and the poses at the bump carve nothing."""
+    from types import SimpleNamespace
+
+    from maps.model import FREE, OCCUPIED, MapDocument
+    from navigation.costmap import MAX_NON_OBSTACLE, Costmap
+    from navigation.coverage import body_cells
+    from navigation.errors import NoPathFound
+    from navigation.mission import _Cleaner
+    from navigation.planner import plan_path
+
+    states = np.full((60, 120), OCCUPIED, np.int8)
+    states[2:58, 2:58] = FREE  # room 1: x 0.1..2.9
+    states[2:58, 62:118] = FREE  # room 2: x 3.1..5.9
+    states[20:40, 58:62] = FREE  # the door: y 1.0..2.0
+    config = MissionConfig()
+    costmap = Costmap.from_map(
+        MapDocument.from_cells(states, 0.05, (0.0, 0.0)).grid, config=config.costmap
+    )
+    cleaner = object.__new__(_Cleaner)
+    cleaner.config = config
+    cleaner.costmap = costmap
+    cleaner.store = SimpleNamespace(remember_obstacle=lambda *a, **k: None)
+    cleaner.floor = "home"
+    cleaner.bumps, cleaner.unmapped, cleaner.remembered = [], [], 0
+    cleaner.near_bumps, cleaner.hugging = 0, False
+    cleaner.step = lambda v, w, dt: False
+    cleaner.traj = [np.array([x, 1.3, 0.0]) for x in np.arange(1.0, 5.0 + 1e-9, 0.01)]
+    cleaner.carved_upto, cleaner.bump_poses = 0, []
+    cleaner.body_swept = np.zeros(states.shape, bool)
+    cleaner.contacts = np.zeros(states.shape, bool)
+    assert cleaner.carve() is False  # no marks yet
+    # down the door from y = 1.9 to a contact 0.17 m ahead of the body at y = 1.75
+    cleaner.traj += [np.array([3.0, y, -math.pi / 2]) for y in np.arange(1.9, 1.75 - 1e-9, -0.01)]
+    bump = Pose(3.0, 1.75, -math.pi / 2)
+    cleaner.pose = lambda: bump
+    assert cleaner.on_bump(0.1) is True
+    marks = costmap.obstacles.copy()
+    with pytest.raises(NoPathFound):
+        plan_path(costmap, (1.0, 1.3), (5.0, 1.3))
+
+    assert cleaner.carve() is True
+    plan = plan_path(costmap, (1.0, 1.3), (5.0, 1.3))
+    assert plan.length < 4.3
+    ci, cj = costmap.world_to_cell([cleaner.bumps[0][:2]])[0]
+    assert costmap.obstacles[ci, cj]  # the contact stays
+    # marks dropped only where the body passed, away from the bump; those ahead of it stay
+    dropped = marks & ~costmap.obstacles
+    away = [p[:2] for p in cleaner.traj if math.hypot(p[0] - 3.0, p[1] - 1.75) > 0.05]
+    passed = body_cells(np.array(away), costmap.shape, 0.05, (0.0, 0.0), 0.17)
+    assert dropped.any() and not (dropped & ~passed).any()
+    ahead = costmap.world_to_cell([(3.0, 1.75 - 0.22)])[0]
+    assert costmap.obstacles[ahead[0], ahead[1]]
+    assert costmap.costs[ci, cj] > MAX_NON_OBSTACLE
+    assert cleaner.carve() is False  # nothing new
 
 
 # ------------------------------------------------------------------ the CLI
