@@ -1049,7 +1049,8 @@ class _Cleaner:
             log.info("relocalization after losing track refused: %s", result.reason)
             return False
         self.start_tracking(result.result.map_from_odom)
-        self.swept_upto = len(self.traj)  # the drive while searching is not a known sweep
+        # the drive while searching is not a known sweep, nor floor known to be free
+        self.swept_upto = self.carved_upto = len(self.traj)
         return True
 
     # -------------------------------------------------------------- the loop
