@@ -172,11 +172,9 @@ def test_retreat_backs_out_of_a_pocket_along_the_driven_path():
     assert 2.0 - x <= 2 * cleaner.config.free_reach
 
 
-def test_bump_marks_that_close_a_door_are_dropped_for_the_rooms_behind_it():
-    """Two rooms joined by a 0.9 m door, bump marks in the door and marks in the middle of the
-    first room: the rooms left behind the door are cut off; only the door's marks go."""
-    from types import SimpleNamespace
-
+def _two_rooms_cleaner(door: slice):
+    """A bare _Cleaner (what carve and open_passages need) on a map of two rooms, x 0.1..2.9
+    and 3.1..5.9 m, joined through the wall between them by a door over rows `door`."""
     from maps.model import FREE, OCCUPIED, MapDocument
     from navigation.costmap import Costmap
     from navigation.mission import _Cleaner
@@ -184,26 +182,38 @@ def test_bump_marks_that_close_a_door_are_dropped_for_the_rooms_behind_it():
     states = np.full((60, 120), OCCUPIED, np.int8)
     states[2:58, 2:58] = FREE  # room 1: x 0.1..2.9
     states[2:58, 62:118] = FREE  # room 2: x 3.1..5.9
-    states[21:39, 58:62] = FREE  # the door: y 1.05..1.95
+    states[door, 58:62] = FREE
     config = MissionConfig()
-    costmap = Costmap.from_map(
+    cleaner = object.__new__(_Cleaner)
+    cleaner.config = config
+    cleaner.costmap = Costmap.from_map(
         MapDocument.from_cells(states, 0.05, (0.0, 0.0)).grid, config=config.costmap
     )
+    cleaner.traj, cleaner.carved_upto, cleaner.bump_poses = [], 0, []
+    cleaner.body_swept = np.zeros(states.shape, bool)
+    cleaner.contacts = np.zeros(states.shape, bool)
+    return states, cleaner
+
+
+def test_bump_marks_that_close_a_door_are_dropped_for_the_rooms_behind_it():
+    """Two rooms joined by a 0.9 m door, bump marks in the door and marks in the middle of the
+    first room: the rooms left behind the door are cut off; only the door's marks go."""
+    from types import SimpleNamespace
+
+    from maps.model import FREE, OCCUPIED, MapDocument
+    from navigation.costmap import Costmap
+
+    states, cleaner = _two_rooms_cleaner(slice(21, 39))  # the door: y 1.05..1.95
+    config, costmap = cleaner.config, cleaner.costmap
     labels = np.zeros(states.shape, np.int32)
     labels[:, :60] = 1
     labels[:, 60:] = 2
     labels[states != FREE] = 0
-    cleaner = object.__new__(_Cleaner)
-    cleaner.config = config
-    cleaner.costmap = costmap
     cleaner.seg = SimpleNamespace(labels=labels)
     cleaner.rooms_left = {2}
     cleaner.opened = 0
     cleaner.opened_for = {}
     cleaner.pose = lambda: Pose(1.0, 1.5, 0.0)
-    cleaner.traj, cleaner.carved_upto, cleaner.bump_poses = [], 0, []
-    cleaner.body_swept = np.zeros(states.shape, bool)
-    cleaner.contacts = np.zeros(states.shape, bool)
     costmap.add_obstacles([(3.0, 1.5)])  # in the door
     costmap.add_obstacles([(1.5, 0.5)])  # in room 1
     door = costmap.world_to_cell([(3.0, 1.5)])[0]
@@ -231,33 +241,19 @@ def test_bump_marks_the_body_has_passed_over_are_carved_but_the_contact_stays():
     point and the marks no pose came near stay, and the poses at the bump carve nothing."""
     from types import SimpleNamespace
 
-    from maps.model import FREE, OCCUPIED, MapDocument
-    from navigation.costmap import MAX_NON_OBSTACLE, Costmap
+    from navigation.costmap import MAX_NON_OBSTACLE
     from navigation.coverage import body_cells
     from navigation.errors import NoPathFound
-    from navigation.mission import _Cleaner
     from navigation.planner import plan_path
 
-    states = np.full((60, 120), OCCUPIED, np.int8)
-    states[2:58, 2:58] = FREE  # room 1: x 0.1..2.9
-    states[2:58, 62:118] = FREE  # room 2: x 3.1..5.9
-    states[20:40, 58:62] = FREE  # the door: y 1.0..2.0
-    config = MissionConfig()
-    costmap = Costmap.from_map(
-        MapDocument.from_cells(states, 0.05, (0.0, 0.0)).grid, config=config.costmap
-    )
-    cleaner = object.__new__(_Cleaner)
-    cleaner.config = config
-    cleaner.costmap = costmap
+    _, cleaner = _two_rooms_cleaner(slice(20, 40))  # the door: y 1.0..2.0
+    costmap = cleaner.costmap
     cleaner.store = SimpleNamespace(remember_obstacle=lambda *a, **k: None)
     cleaner.floor = "home"
     cleaner.bumps, cleaner.unmapped, cleaner.remembered = [], [], 0
     cleaner.near_bumps, cleaner.hugging = 0, False
     cleaner.step = lambda v, w, dt: False
     cleaner.traj = [np.array([x, 1.3, 0.0]) for x in np.arange(1.0, 5.0 + 1e-9, 0.01)]
-    cleaner.carved_upto, cleaner.bump_poses = 0, []
-    cleaner.body_swept = np.zeros(states.shape, bool)
-    cleaner.contacts = np.zeros(states.shape, bool)
     assert cleaner.carve() is False  # no marks yet
     # down the door from y = 1.9 to a contact 0.17 m ahead of the body at y = 1.75
     cleaner.traj += [np.array([3.0, y, -math.pi / 2]) for y in np.arange(1.9, 1.75 - 1e-9, -0.01)]
