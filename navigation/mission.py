@@ -964,7 +964,7 @@ class _Cleaner:
     def get_free(self) -> bool:
         """When the robot's cell is one the body may not stand on (marks of a bump just
         made, the margin of the map's obstacles), drive straight to the nearest cell where it
-        may, within `free_reach` (backwards when that is behind). True if it moved."""
+        may, within `free_reach` (backwards when that is behind). True if it got there."""
         cm = self.costmap
         p = self.pose()
         i, j = cm.world_to_cell([(p.x, p.y)])[0]
@@ -976,15 +976,15 @@ class _Cleaner:
         spot = nearest_free(cm, p, self.config.free_reach, cm.static | cm.keepout | cm.unknown)
         if spot is None:
             return False
-        dist = self._straight_to(spot[0], spot[1])
-        log.debug("got free: %.2f m to (%.2f, %.2f)", dist, spot[0], spot[1])
-        return True
+        dist, bumped = self._straight_to(spot[0], spot[1])
+        log.debug("%s: %.2f m to (%.2f, %.2f)", "bumped" if bumped else "got free", dist, *spot[:2])
+        return not bumped
 
     def retreat(self) -> bool:
         """Back out the way the robot came, when it stands in a pocket (its bump marks and
         the walls around it leave it a few cells): straight to the first point of its own
         path at least `recovery_distance` back along it where the body may stand on open floor
-        (the path is floor it has driven). True if it moved."""
+        (the path is floor it has driven). True if it got there."""
         cfg = self.config
         p = self.pose()
         path = np.asarray(self.traj[-_RETREAT_POSES:], np.float64).reshape(-1, 3)[::-1, :2]
@@ -998,9 +998,9 @@ class _Cleaner:
         x, y = path[far[0]]
         if math.hypot(x - p.x, y - p.y) > 2 * cfg.free_reach:
             return False  # the path wound about: no straight way back
-        dist = self._straight_to(x, y)
+        dist, bumped = self._straight_to(x, y)
         log.info("retreated %.2f m the way it came to (%.2f, %.2f)", dist, x, y)
-        return True
+        return not bumped
 
     def _on_open_floor(self, xy: np.ndarray) -> np.ndarray:
         """(N,) bool: the body may stand at each (N, 2) point, on open floor (a 4-connected
@@ -1024,8 +1024,9 @@ class _Cleaner:
         p = self.pose()
         return not bool(self._on_open_floor(np.array([[p.x, p.y]]))[0])
 
-    def _straight_to(self, x: float, y: float) -> float:
-        """Turn and drive straight to (x, y), backwards when it is behind; its distance."""
+    def _straight_to(self, x: float, y: float) -> tuple[float, bool]:
+        """Turn and drive straight to (x, y), backwards when it is behind: its distance, and
+        whether the bumper stopped it (the contact then taken as any other, `on_bump`)."""
         p = self.pose()
         dx, dy = x - p.x, y - p.y
         dist = math.hypot(dx, dy)
@@ -1036,8 +1037,11 @@ class _Cleaner:
         if abs(turn) > 1e-3:
             self.step(0.0, math.copysign(self.config.max_w, turn), abs(turn) / self.config.max_w)
         speed = min(self.config.max_v, 0.1)
-        self.step(-speed if back else speed, 0.0, (dist + 0.02) / speed)
-        return dist
+        v = -speed if back else speed
+        bumped = self.step(v, 0.0, (dist + 0.02) / speed)
+        if bumped:
+            self.on_bump(v)
+        return dist, bumped
 
     def relocalize(self) -> bool:
         """Tracking was lost: relocalize on this floor and track again."""

@@ -156,7 +156,7 @@ def test_retreat_backs_out_of_a_pocket_along_the_driven_path():
     cleaner.traj = [np.array([x, 1.5, 0.0]) for x in xs]
     cleaner.pose = lambda: Pose(2.0, 1.5, 0.0)
     went = []
-    cleaner._straight_to = lambda x, y: went.append((x, y)) or math.hypot(x - 2.0, y - 1.5)
+    cleaner._straight_to = lambda x, y: (went.append((x, y)) or math.hypot(x - 2.0, y - 1.5), False)
     assert cleaner.retreat() is False and not went  # open floor: no pocket
     # bump marks ring the robot: a pocket of a few cells (its way in closed too)
     ring = [
@@ -193,6 +193,23 @@ def _two_rooms_cleaner(door: slice):
     cleaner.body_swept = np.zeros(states.shape, bool)
     cleaner.contacts = np.zeros(states.shape, bool)
     return states, cleaner
+
+
+def test_a_bump_on_the_way_out_of_the_marks_is_taken_and_the_robot_is_not_free():
+    """Getting free drives straight across its own marks; when the bumper stops it there,
+    the contact is taken as any bump (marked, backed off) and the robot is not free, so the
+    recovery goes on with its next step instead of starting over at the same spot."""
+    _, cleaner = _two_rooms_cleaner(slice(25, 35))
+    # a mark beside the robot: its cell is not enterable
+    cleaner.costmap.add_obstacles([(1.1, 1.0)])
+    cleaner.pose = lambda: Pose(1.0, 1.0, 0.0)
+    drives, bumps = [], []
+    cleaner.step = lambda v, w, dt: drives.append(v) or v != 0.0
+    cleaner.on_bump = lambda v: bumps.append(v) or True
+    assert cleaner.get_free() is False
+    assert bumps == [drives[-1]] and drives[-1] != 0.0
+    cleaner.step = lambda v, w, dt: False
+    assert cleaner.get_free() is True
 
 
 def test_bump_marks_that_close_a_door_are_dropped_for_the_rooms_behind_it():
