@@ -421,6 +421,7 @@ class _Cleaner:
         self.hugging = False  # driving an edge pass moved up to the walls
         self.opened = 0  # times bump marks closing the way to rooms were dropped
         self.opened_for: dict[int, int] = {}  # ... for each room
+        self.parted: set[int] = set()  # rooms done but for a part out of reach
         self.unreachable = 0  # segments found cut off
         # bump marks are guesses: the floor the body has since passed over is free of them
         self.body_swept = np.zeros(costmap.shape, bool)  # cells the body overlapped
@@ -613,8 +614,15 @@ class _Cleaner:
         return True
 
     def finish_room(self, rid: int, save: bool = True) -> None:
+        """The plan of room `rid` is done. When part of the room is out of reach from here
+        (`out_of_reach`), the room is kept in `parted`: `open_passages` may open the way to
+        it, and the room is then left to clean again."""
         if rid not in self.rooms_left:
             return
+        self.update_cleaned()
+        if self.out_of_reach({rid}):
+            log.debug("room %d: part of it is out of reach from here", rid)
+            self.parted.add(rid)
         self.rooms_left.discard(rid)
         if rid not in self.rooms_done:
             self.rooms_done.append(rid)
@@ -878,70 +886,130 @@ class _Cleaner:
         return True
 
     def open_passages(self) -> bool:
-        """Rooms are left that no plan reaches from here: if bump marks close the way (a mark
-        is a guess of where on the front of the body a contact was, and the arcs of two
-        contacts on a low thing in a doorway can close the whole door), drop blobs of marks
-        from the costmap. The blobs are taken in raster order, each put back while the way
-        to those rooms stays closed; from the first whose removal opens it, that blob and
-        every later one are dropped (if none opens it alone, all of them; a blob that was
-        a real thing is found again by the bumper, and marked again). Marks the body has
-        passed over go first (`carve`). At most `_MAX_OPENINGS` times a cleaning and twice
-        for one room (a new bump in that door marks it again); the store keeps the marks.
-        True if any were dropped."""
+        """Rooms are left that no plan reaches from here, all or part of them (`out_of_reach`):
+        if bump marks close the way (a mark is a guess of where on the front of the body a
+        contact was, and the arcs of two contacts on a low thing in a doorway can close the
+        whole door), drop blobs of marks from the costmap. First only the guesses: the marks
+        around each contact stay, so the plan goes round the spot the bumper found instead of
+        into it again; when that does not open the way, the contacts' marks too
+        (`_drop_blobs`; a blob that was a real thing is found again by the bumper, and marked
+        again). Marks the body has passed over go first (`carve`). Rooms that the map's walls
+        alone keep out are no business of the marks. At most `_MAX_OPENINGS` times a cleaning
+        and `_MAX_ROOM_OPENINGS` times for one room (each time the way closes again, a new bump
+        has added a contact, and the plan goes round more of the thing); the store keeps the
+        marks. True if any were dropped."""
         cm = self.costmap
         self.carve()
-        if self.opened >= _MAX_OPENINGS or not cm.obstacles.any() or not self.rooms_left:
+        self.update_cleaned()
+        rooms = self.rooms_left | self.parted
+        if self.opened >= _MAX_OPENINGS or not cm.obstacles.any() or not rooms:
             return False
-        p = self.pose()
-        i, j = cm.world_to_cell([(p.x, p.y)])[0]
-        r = math.ceil(self.config.free_reach / cm.resolution)
-        i0, j0 = max(i - r, 0), max(j - r, 0)
-        near = (slice(i0, max(i + r + 1, 0)), slice(j0, max(j + r + 1, 0)))
-
-        def reached() -> set[int]:
-            """The rooms left that the robot's region leads to: the enterable cells connected
-            to the one nearest to it (within free_reach), as a plan from here would take."""
-            ok = cm.costs <= MAX_NON_OBSTACLE
-            ii, jj = np.nonzero(ok[near])
-            if ii.size == 0:
-                return set()
-            k = int(np.argmin((ii + i0 - i) ** 2 + (jj + j0 - j) ** 2))
-            _, comp = cv2.connectedComponents(ok.view(np.uint8), connectivity=4)
-            hit = comp == comp[ii[k] + i0, jj[k] + j0]
-            return {int(x) for x in np.unique(self.seg.labels[hit])} & self.rooms_left
-
-        # a room whose way was opened twice and closed again by new bumps stays cut off
-        cut_off = {r for r in self.rooms_left - reached() if self.opened_for.get(r, 0) < 2}
+        # a room whose way was opened and closed again by new bumps _MAX_ROOM_OPENINGS times
+        # stays cut off
+        cut_off = {
+            r for r in self.out_of_reach(rooms) if self.opened_for.get(r, 0) < _MAX_ROOM_OPENINGS
+        }
         if not cut_off:
+            return False
+        # only the rooms that the marks keep out (not the map's walls alone)
+        marks = cm.obstacles.copy()
+        cm.obstacles[:] = False
+        cm.rebuild()
+        cut_off -= self.out_of_reach(cut_off)
+        cm.obstacles[:] = marks
+        cm.rebuild()
+        if not cut_off:
+            log.debug("rooms left stay out of reach without the marks")
             return False
         self.opened += 1
         for r in cut_off:
             self.opened_for[r] = self.opened_for.get(r, 0) + 1
-        kept = cm.obstacles.copy()
-        n, blobs = cv2.connectedComponents(kept.view(np.uint8), connectivity=8)
+        # the marks on and next to each contact cell (the middle of its arc)
+        firm = marks & (cv2.dilate(self.contacts.view(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+
+        def opens() -> bool:
+            return bool(cut_off - self.out_of_reach(cut_off))
+
+        dropped, what = self._drop_blobs(marks & ~firm, opens), "guesses"
+        if not dropped:  # the contacts' marks too (dropping all of them opens it, as seen)
+            dropped, what = self._drop_blobs(marks, opens), "marks"
+        log.info(
+            "%d blobs of bump %s closed the way to rooms %s: dropped",
+            dropped,
+            what,
+            sorted(cut_off),
+        )
+        for r in cut_off & self.parted:  # to clean again: its plan now reaches the rest
+            self.parted.discard(r)
+            self.rooms_left.add(r)
+            self.rooms_done.remove(r)
+            if r in self.doc.room_info:
+                self.doc.room_info[r].meta.pop("cleaned", None)
+        return dropped > 0
+
+    def _drop_blobs(self, marks: np.ndarray, opens) -> int:
+        """Drop 8-connected blobs of `marks` (cells among the costmap's bump marks) until
+        `opens()`: in raster order, each put back while it stays False; from the first whose
+        removal makes it True, that blob and every later one are dropped. If no blob does it
+        alone, all of them, and if even that does not, they are all put back. The number of
+        blobs dropped."""
+        cm = self.costmap
+        n, blobs = cv2.connectedComponents(marks.view(np.uint8), connectivity=8)
         dropped = 0
         for b in range(1, n):
             blob = blobs == b
             cm.obstacles[blob] = False
             cm.rebuild()
-            if reached() & cut_off:
+            if opens():
                 dropped += 1
             else:
                 cm.obstacles[blob] = True
-        if not dropped:
-            cm.obstacles[:] = False
+        if dropped or n <= 1:
             cm.rebuild()
-            if not reached() & cut_off:
-                cm.obstacles[:] = kept
-                cm.rebuild()
-                log.debug("rooms %s stay out of reach without the marks", sorted(cut_off))
-                return False
-            dropped = n - 1
+            return dropped
+        cm.obstacles[marks] = False
         cm.rebuild()
-        log.info(
-            "%d blobs of bump marks closed the way to rooms %s: dropped", dropped, sorted(cut_off)
-        )
-        return True
+        if opens():
+            return n - 1
+        cm.obstacles[marks] = True
+        cm.rebuild()
+        return 0
+
+    def reach_here(self) -> np.ndarray:
+        """(H, W) bool: the enterable cells a plan from here would reach, those connected to
+        the one nearest the robot (within free_reach); none when no cell is that near."""
+        cm = self.costmap
+        p = self.pose()
+        i, j = cm.world_to_cell([(p.x, p.y)])[0]
+        r = math.ceil(self.config.free_reach / cm.resolution)
+        i0, j0 = max(i - r, 0), max(j - r, 0)
+        ok = cm.costs <= MAX_NON_OBSTACLE
+        ii, jj = np.nonzero(ok[i0 : max(i + r + 1, 0), j0 : max(j + r + 1, 0)])
+        if ii.size == 0:
+            return np.zeros(cm.shape, bool)
+        k = int(np.argmin((ii + i0 - i) ** 2 + (jj + j0 - j) ** 2))
+        _, comp = cv2.connectedComponents(ok.view(np.uint8), connectivity=4)
+        return comp == comp[ii[k] + i0, jj[k] + j0]
+
+    def out_of_reach(self, rooms: set[int] | None = None) -> set[int]:
+        """The rooms (of `rooms`, default the rooms left) that a plan from here cannot clean
+        all of: no cell of the room is reached (`reach_here`), or enterable cells of it not
+        yet cleaned lie out of reach in a blob of at least `_POCKET` (the far part of a room
+        whose middle bump marks close)."""
+        rooms = self.rooms_left if rooms is None else rooms
+        if not rooms:
+            return set()
+        cm = self.costmap
+        labels = self.seg.labels
+        hit = self.reach_here()
+        out = rooms - {int(x) for x in np.unique(labels[hit])}
+        away = (cm.costs <= MAX_NON_OBSTACLE) & ~hit & ~self.cleaned & (labels > 0)
+        n, blobs, stats, _ = cv2.connectedComponentsWithStats(away.view(np.uint8), connectivity=8)
+        big = stats[:, cv2.CC_STAT_AREA] * cm.resolution**2 >= _POCKET
+        big[0] = False
+        if big.any():
+            out |= {int(x) for x in np.unique(labels[big[blobs]])} & rooms
+        return out
 
     def forget_marks(self) -> bool:
         """Shut in by bump marks (guesses of where contacts were) with no free cell in reach:
@@ -1114,7 +1182,7 @@ class _Cleaner:
             if self.out_of_time():
                 return TIME_BUDGET
             if not self.segments:
-                if self.rooms_left and self.open_passages():
+                if (self.rooms_left or self.parted) and self.open_passages():
                     empty = 0
                     self.replan()
                     continue
@@ -1242,7 +1310,8 @@ class _Path:
 
 
 _POCKET = 0.5  # m2: reachable floor this small around the robot is a pocket, not the home
-_MAX_OPENINGS = 3  # times a cleaning drops bump marks that close the way to rooms left
+_MAX_OPENINGS = 8  # times a cleaning drops bump marks that close the way to rooms left
+_MAX_ROOM_OPENINGS = 5  # ... that close the way to one room
 _MAX_UNREACHABLE = 20  # segments found cut off that make the mission plan again
 _RETREAT_POSES = 3000  # poses of the driven path (latest first) a retreat looks back along
 _PROJECT_AHEAD = 0.5  # m of path ahead of the last projection searched for the robot's

@@ -173,8 +173,11 @@ def test_retreat_backs_out_of_a_pocket_along_the_driven_path():
 
 
 def _two_rooms_cleaner(door: slice):
-    """A bare _Cleaner (what carve and open_passages need) on a map of two rooms, x 0.1..2.9
-    and 3.1..5.9 m, joined through the wall between them by a door over rows `door`."""
+    """A bare _Cleaner (what carve, on_bump and open_passages need) on a map of two rooms,
+    x 0.1..2.9 and 3.1..5.9 m (rooms 1 and 2 of its segmentation), joined through the wall
+    between them by a door over rows `door`; its drives never bump."""
+    from types import SimpleNamespace
+
     from maps.model import FREE, OCCUPIED, MapDocument
     from navigation.costmap import Costmap
     from navigation.mission import _Cleaner
@@ -192,6 +195,18 @@ def _two_rooms_cleaner(door: slice):
     cleaner.traj, cleaner.carved_upto, cleaner.bump_poses = [], 0, []
     cleaner.body_swept = np.zeros(states.shape, bool)
     cleaner.contacts = np.zeros(states.shape, bool)
+    cleaner.cleaned, cleaner.swept_upto = np.zeros(states.shape, bool), 0
+    cleaner.rooms_done, cleaner.parted, cleaner.opened, cleaner.opened_for = [], set(), 0, {}
+    labels = np.zeros(states.shape, np.int32)
+    labels[:, :60] = 1
+    labels[:, 60:] = 2
+    labels[states != FREE] = 0
+    cleaner.seg = SimpleNamespace(labels=labels)
+    cleaner.store = SimpleNamespace(remember_obstacle=lambda *a, **k: None)
+    cleaner.floor = "home"
+    cleaner.bumps, cleaner.unmapped, cleaner.remembered = [], [], 0
+    cleaner.near_bumps, cleaner.hugging = 0, False
+    cleaner.step = lambda v, w, dt: False
     return states, cleaner
 
 
@@ -215,21 +230,12 @@ def test_a_bump_on_the_way_out_of_the_marks_is_taken_and_the_robot_is_not_free()
 def test_bump_marks_that_close_a_door_are_dropped_for_the_rooms_behind_it():
     """Two rooms joined by a 0.9 m door, bump marks in the door and marks in the middle of the
     first room: the rooms left behind the door are cut off; only the door's marks go."""
-    from types import SimpleNamespace
-
-    from maps.model import FREE, OCCUPIED, MapDocument
+    from maps.model import OCCUPIED, MapDocument
     from navigation.costmap import Costmap
 
     states, cleaner = _two_rooms_cleaner(slice(21, 39))  # the door: y 1.05..1.95
     config, costmap = cleaner.config, cleaner.costmap
-    labels = np.zeros(states.shape, np.int32)
-    labels[:, :60] = 1
-    labels[:, 60:] = 2
-    labels[states != FREE] = 0
-    cleaner.seg = SimpleNamespace(labels=labels)
     cleaner.rooms_left = {2}
-    cleaner.opened = 0
-    cleaner.opened_for = {}
     cleaner.pose = lambda: Pose(1.0, 1.5, 0.0)
     costmap.add_obstacles([(3.0, 1.5)])  # in the door
     costmap.add_obstacles([(1.5, 0.5)])  # in room 1
@@ -251,13 +257,51 @@ def test_bump_marks_that_close_a_door_are_dropped_for_the_rooms_behind_it():
     assert closed.obstacles.any()
 
 
+def test_a_room_whose_far_part_the_marks_cut_off_is_not_done_until_it_is_reached():
+    """One room over both halves of the two-room map (the segmentation may give a door and
+    what lies behind it to one room). The near half is cleaned; bump marks close the door:
+    the room's plan is done but its far half is out of reach; opening the way drops the
+    marks in the door and gives the room back to clean. Once the far half is cleaned too,
+    the room is done for good."""
+    from types import SimpleNamespace
+
+    from maps.model import FREE
+    from navigation.costmap import MAX_NON_OBSTACLE
+
+    states, cleaner = _two_rooms_cleaner(slice(21, 39))  # the door: y 1.05..1.95
+    costmap = cleaner.costmap
+    labels = np.where(states == FREE, 1, 0).astype(np.int32)
+    cleaner.seg = SimpleNamespace(labels=labels)
+    cleaner.rooms_left = {1}
+    cleaner.doc = SimpleNamespace(room_info={})
+    cleaner.pose = lambda: Pose(1.0, 1.5, 0.0)
+    cleaner.cleaned[:, :60] = True
+    assert cleaner.out_of_reach() == set()
+    costmap.add_obstacles([(3.0, y) for y in np.arange(1.0, 2.01, 0.1)])  # across the door
+    assert cleaner.out_of_reach() == {1}
+    cleaner.finish_room(1, save=False)
+    assert cleaner.rooms_left == set() and cleaner.rooms_done == [1] and cleaner.parted == {1}
+    assert cleaner.open_passages() is True
+    assert cleaner.rooms_left == {1} and cleaner.rooms_done == [] and cleaner.parted == set()
+    assert cleaner.out_of_reach() == set() and not costmap.obstacles.any()
+    # a ring of marks around an uncleaned spot of the near half: the enterable cells inside
+    # (< _POCKET) are no part of the room left out of reach
+    ring = np.linspace(0.0, 2 * math.pi, 40, endpoint=False)
+    costmap.add_obstacles(np.column_stack((1.8 + 0.5 * np.cos(ring), 0.8 + 0.5 * np.sin(ring))))
+    inside = costmap.world_to_cell([(1.8, 0.8)])[0]
+    assert costmap.costs[inside[0], inside[1]] <= MAX_NON_OBSTACLE
+    cleaner.cleaned[6:26, 26:46] = False
+    assert cleaner.out_of_reach() == set()
+    cleaner.cleaned[:] = True
+    cleaner.finish_room(1, save=False)
+    assert cleaner.rooms_left == set() and cleaner.rooms_done == [1] and cleaner.parted == set()
+
+
 def test_bump_marks_the_body_has_passed_over_are_carved_but_the_contact_stays():
     """Two rooms joined by a 1 m door. The robot drove through it along y = 1.3, then bumped a
     low thing moving down the door: the marks of the bump close the door to its own line.
     Carving drops the marks its body passed over, so the line is open again; the contact
     point and the marks no pose came near stay, and the poses at the bump carve nothing."""
-    from types import SimpleNamespace
-
     from navigation.costmap import MAX_NON_OBSTACLE
     from navigation.coverage import body_cells
     from navigation.errors import NoPathFound
@@ -265,11 +309,6 @@ def test_bump_marks_the_body_has_passed_over_are_carved_but_the_contact_stays():
 
     _, cleaner = _two_rooms_cleaner(slice(20, 40))  # the door: y 1.0..2.0
     costmap = cleaner.costmap
-    cleaner.store = SimpleNamespace(remember_obstacle=lambda *a, **k: None)
-    cleaner.floor = "home"
-    cleaner.bumps, cleaner.unmapped, cleaner.remembered = [], [], 0
-    cleaner.near_bumps, cleaner.hugging = 0, False
-    cleaner.step = lambda v, w, dt: False
     cleaner.traj = [np.array([x, 1.3, 0.0]) for x in np.arange(1.0, 5.0 + 1e-9, 0.01)]
     assert cleaner.carve() is False  # no marks yet
     # down the door from y = 1.9 to a contact 0.17 m ahead of the body at y = 1.75
@@ -295,6 +334,36 @@ def test_bump_marks_the_body_has_passed_over_are_carved_but_the_contact_stays():
     assert costmap.obstacles[ahead[0], ahead[1]]
     assert costmap.costs[ci, cj] > MAX_NON_OBSTACLE
     assert cleaner.carve() is False  # nothing new
+
+
+def test_opening_a_door_keeps_the_contact_and_drops_only_the_guesses_around_it():
+    """Two rooms joined by a 1.2 m door. The robot drove to the door along y = 1.5 and bumped
+    a low thing in its middle: the arc of guesses closes the door. Opening the way for the
+    room behind drops the guesses but keeps the marks at the contact, so the plan goes round
+    the spot the bumper found instead of into it again."""
+    from navigation.errors import NoPathFound
+    from navigation.planner import plan_path
+
+    _, cleaner = _two_rooms_cleaner(slice(18, 42))  # the door: y 0.9..2.1
+    costmap = cleaner.costmap
+    cleaner.rooms_left = {2}
+    cleaner.traj = [np.array([x, 1.5, 0.0]) for x in np.arange(1.0, 2.75 + 1e-9, 0.01)]
+    bump = Pose(2.75, 1.5, 0.0)
+    cleaner.pose = lambda: bump
+    assert cleaner.on_bump(0.1) is True
+    marks = costmap.obstacles.copy()
+    with pytest.raises(NoPathFound):
+        plan_path(costmap, (2.5, 1.5), (5.0, 1.5))
+
+    assert cleaner.open_passages() is True
+    contact = np.array(cleaner.bumps[0][:2])
+    ci, cj = costmap.world_to_cell([contact])[0]
+    assert costmap.obstacles[ci, cj]  # the contact stays
+    assert (marks & ~costmap.obstacles).any()  # guesses went
+    plan = plan_path(costmap, (2.5, 1.5), (5.0, 1.5))
+    # the way goes round the contact, not over it
+    pts = costmap.cell_to_world(plan.cells)
+    assert np.hypot(*(pts - contact).T).min() > cleaner.config.body_radius
 
 
 # ------------------------------------------------------------------ the CLI
