@@ -43,8 +43,9 @@ It stops when no frontier is left that can be planned to ("no reachable frontier
 budget ("time budget"), when the lidar stops ("lidar stopped") or when the robot cannot get free
 ("stuck"). The result lists the frontiers left, each with the reason. Two fallbacks: a robot
 too close to obstacles to plan from drives back along its own trajectory to where its body had
-room; a robot shut in by its own bump marks (a mark is a guess of where on the front of the
-body the bumper was touched) forgets the marks near it, at most `max_forget` times.
+room; a robot shut in, or out of the rest of the home, by its own bump marks (a mark is a
+guess of where on the front of the body the bumper was touched) forgets the marks near it, or
+failing that all of them, at most `max_forget` times.
 
 Frames: everything is in the SLAM map frame, which starts at the first scan's pose. The
 exploration stands still for its first scan, so with a fresh `Slam` the map frame is the pose
@@ -122,7 +123,7 @@ class ExplorationConfig:
     backoff: float = 0.06  # m reversed after a bump
     scan_timeout: float = 2.0  # s of robot time without a scan: the lidar has stopped
     max_stuck: int = 5  # plans in a row that cannot start from the robot's pose: STUCK
-    max_forget: int = 2  # times a run may forget the bump marks that shut the robot in
+    max_forget: int = 3  # times a run may forget the bump marks that close its way
     robot_radius: float = 0.17  # m, the round body (for the bump point)
     # the live and the final maps (the SLAM grid config otherwise): a beam with no return
     # clears nothing, since a lidar's random dropouts pass "through" walls and, over thousands
@@ -508,6 +509,21 @@ class _Attempt:
     last: str
 
 
+def footprint_cleared(grid: OccupancyGrid, poses: np.ndarray, radius: float) -> OccupancyGrid:
+    """`grid` with the floor a round body of `radius` swept along `poses` ((N, 3) map frame)
+    marked free (Nav2's footprint clearing): a door the robot came through stays open however
+    the scans from inside thicken its jambs. Swept: within `radius` and half a cell of the
+    path, which makes the cells of the path itself enterable."""
+    poses = np.asarray(poses, np.float64).reshape(-1, 3)
+    if len(poses) == 0:
+        return grid
+    width = 2 * (radius + grid.resolution / 2)
+    swept = swept_area(poses, grid.shape, grid.resolution, grid.origin, width)
+    log_odds = grid.log_odds.copy()
+    log_odds[swept] = np.minimum(log_odds[swept], _SWEPT_LOG_ODDS)
+    return OccupancyGrid(log_odds, grid.resolution, grid.origin, grid.config)
+
+
 class _Explorer:
     def __init__(
         self,
@@ -524,6 +540,7 @@ class _Explorer:
         self.progress = progress
         self.bumps: list[tuple[float, float]] = []  # every bump's contact estimate
         self.marked: list[tuple[float, float]] = []  # those the map does not explain
+        self.touched: list[tuple[float, float]] = []  # those on obstacles the map shows
         self.attempts: list[_Attempt] = []
         self.goals_reached = 0
         self.failed = 0
@@ -619,11 +636,7 @@ class _Explorer:
         if grid is None:
             return None
         _, poses = self.slam.trajectory()
-        radius = self.config.robot_radius + grid.resolution / 2
-        swept = swept_area(poses, grid.shape, grid.resolution, grid.origin, 2 * radius)
-        log_odds = grid.log_odds.copy()
-        log_odds[swept] = np.minimum(log_odds[swept], _SWEPT_LOG_ODDS)
-        return OccupancyGrid(log_odds, grid.resolution, grid.origin, grid.config)
+        return footprint_cleared(grid, poses, self.config.robot_radius)
 
     def build_costmap(self, config: CostmapConfig) -> Costmap | None:
         grid = self.planning_grid()
@@ -634,8 +647,8 @@ class _Explorer:
             costmap = Costmap.from_map(grid, config=config)
         except ValueError:  # no free cell yet
             return None
-        if self.marked:
-            costmap.add_obstacles(self.marked)
+        if self.marked or self.touched:
+            costmap.add_obstacles([*self.marked, *self.touched])
         return costmap
 
     def candidates(
@@ -771,13 +784,15 @@ class _Explorer:
         return {int(v) for v in np.unique(near) if v > 0}, labels
 
     def forget_marks(self) -> bool:
-        """No frontier is reachable: if the bump marks near the robot are what shuts it in,
-        forget them (at most `max_forget` times a run) and return True.
+        """No frontier is reachable: if bump marks are what shuts the robot in, or out of the
+        rest of the home, forget them (at most `max_forget` times a run) and return True.
 
         A mark is placed straight ahead of the robot, but the bumper may have touched the
         obstacle anywhere on the front of the body, up to a body radius to the side: a few
-        marks around one obstacle in a doorway can close a way the robot can in fact take.
-        Without them it may bump that obstacle again, and mark it again, better placed.
+        marks around one low box in a corridor can close a way the robot can in fact take
+        beside it. Without them it may bump that obstacle again, and mark it again, better
+        placed. The marks near the robot go first; when that does not open a way to a
+        frontier, every mark.
         """
         cfg = self.config
         if self.forgotten >= cfg.max_forget or not self.marked:
@@ -786,17 +801,16 @@ class _Explorer:
         near = [
             m for m in self.marked if math.hypot(m[0] - pose.x, m[1] - pose.y) <= _FORGET_RADIUS
         ]
-        if not near:
-            return False
-        keep = [m for m in self.marked if m not in near]
-        saved, self.marked = self.marked, keep
-        best, _ = self.select(None)
-        if best is None:
-            self.marked = saved
-            return False
-        self.forgotten += 1
-        log.info("forgot %d bump marks that shut the robot in", len(near))
-        return True
+        saved = self.marked
+        for drop in (near, saved) if near and len(near) < len(saved) else (saved,):
+            self.marked = [m for m in saved if m not in drop]
+            best, _ = self.select(None)
+            if best is not None:
+                self.forgotten += 1
+                log.info("forgot %d of %d bump marks that closed the way", len(drop), len(saved))
+                return True
+        self.marked = saved
+        return False
 
     def remember_left(self, cands: list[_Candidate]) -> None:
         self.left = [
@@ -979,7 +993,11 @@ class _Explorer:
         self.live.update()
         mapped = _mapped_contact(self.live.grid, pose, heading, cfg.robot_radius)
         if mapped is not None:
+            # the map shows it, a few cm off where the robot thought it was: nothing new to
+            # remember, but the plans keep off that spot (else the next plan, from where the
+            # robot backed off to, leads straight into it again, bump after bump)
             self.bumps.append(mapped)
+            self.touched.append(mapped)
             log.debug("bump at (%.2f, %.2f): a mapped obstacle", *mapped)
         else:
             reach = cfg.robot_radius + 0.01
