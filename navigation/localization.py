@@ -462,7 +462,10 @@ class Localizer:
         found = self._walkable.get(body)
         if found is None:
             clear = (_distance(~self.occupied) - 0.5) * self.resolution >= body
-            found = self._walkable[body] = self.free & clear
+            floor = _with_unsure_specks(
+                self.free, self.occupied, self.config.speck_area / self.resolution**2
+            )
+            found = self._walkable[body] = floor & clear
         return found
 
     def on_free_floor(self, pose: Pose) -> bool:
@@ -1293,6 +1296,20 @@ def _without_specks(occupied: np.ndarray, min_cells: float) -> np.ndarray:
     keep = stats[:, cv2.CC_STAT_AREA] >= min_cells
     keep[0] = False  # the background
     return keep[labels]
+
+
+def _with_unsure_specks(free: np.ndarray, occupied: np.ndarray, max_cells: float) -> np.ndarray:
+    """(H, W) bool: `free` with the specks of unsure cells (neither free nor occupied;
+    4-connected blobs under `max_cells` cells that touch no occupied cell) in it: a spot
+    the scans that built the map crossed too seldom, in the middle of the floor. Without
+    them a robot standing there, its pose right, would be told it cannot stand there."""
+    unsure = ~free & ~occupied
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(unsure.astype(np.uint8), connectivity=4)
+    speck = stats[:, cv2.CC_STAT_AREA] < max_cells
+    speck[0] = False  # the background
+    near = cv2.dilate(occupied.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    speck[np.unique(labels[near & unsure])] = False  # the edge of something, not a speck
+    return free | speck[labels]
 
 
 def _cells(half_width: float, res: float) -> int:
