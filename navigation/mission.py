@@ -9,7 +9,9 @@ Phases, each driving a `firmware_bridge.robot.Robot` and nothing else (no simula
 3. `clean`: the loop sense -> localize -> plan -> command -> react.
    - Rooms are segmented on the stored map (navigation.rooms) and saved with it; the costmap
      holds the map and the obstacle memory (navigation.costmap); the coverage plan
-     (navigation.coverage_plan) is driven segment by segment, room by room.
+     (navigation.coverage_plan) is driven segment by segment, room by room. Both see the
+     floor the exploring robot's body swept (its pose graph) as free: SLAM puts a door's
+     jamb a few cm into the way the robot came through it, and the door looks closed.
    - Sense and localize: every `track_every`-th scan goes to a `localization.Tracker` with the
      odometry at its time (interpolated between commands) and the mean speeds over its
      revolution (to de-skew it); the pose between scans is the tracked `map_from_odom`
@@ -17,13 +19,18 @@ Phases, each driving a `firmware_bridge.robot.Robot` and nothing else (no simula
    - Command: a segment's polyline, simplified within `smoothing` and without nooks a few cm
      deep, is driven by pure pursuit (aim `lookahead` further along; Coulter 1992) except at
      its sharp corners (turns above `corner_angle`), where the robot stops and turns in place;
-     commands last `control_dt` (turns at most 0.5 s each, so the odometry's heading change
-     per command stays well below pi). Edge passes are thinned within `edge_smoothing` and
-     moved leg by leg up to `edge_shift` towards the wall beside them, `edge_clearance` from
-     the wall cells, or from the hits of well-tracked scans (`edge_hit_range` from the lidar)
-     where those show the wall's face behind its cells (navigation.wall_hug): whole cells
-     would keep the brush several cm off every wall. A bump during such a pass is taken for
-     an obstacle the map does not hold.
+     commands last `control_dt` (turns at most 0.5 s each, so the odometry's heading change per
+     command stays well below pi). On the last 0.25 m of a leg, the robot slows down and stops
+     1.5 cm short of what the last scan shows in the body's way, and the leg counts as driven:
+     a leg placed by a map or a pose a few cm off would end with the bumper in a wall the lidar
+     sees. Edge passes are thinned within `edge_smoothing` and moved leg by leg up to
+     `edge_shift` towards the wall beside them, `edge_clearance` from the wall cells, or from
+     the hits of well-tracked scans (`edge_hit_range` from the lidar) where those show the
+     wall's face behind its cells (navigation.wall_hug): whole cells would keep the brush
+     several cm off every wall. Where the last scan shows a straight wall beside the robot, the
+     pursuit target is moved across to `edge_gauge` from that face (a wall follower: the map
+     and the tracked pose are each a few cm off, the gap the lidar measures is not). A bump
+     during such a pass is taken for an obstacle the map does not hold.
    - React: a bump on an obstacle the map does not show marks the arc where the body may have
      touched it (`bump_depth` beyond the body's edge, `contact_spread` to each side, and a
      row `bump_deeper` further out; the bumper does not tell where) in the costmap and in the
@@ -89,6 +96,7 @@ from navigation.exploration import (
     ExplorationConfig,
     ExplorationResult,
     explore,
+    footprint_cleared,
     map_iou,
     nearest_free,
     odometry_at,
@@ -97,7 +105,7 @@ from navigation.floors import FloorResult, LocalizerCache, relocalize_floors
 from navigation.localization import Localizer, LocalizerConfig, Tracker
 from navigation.planner import Planner
 from navigation.rooms import RoomConfig, Segmentation, segment_rooms
-from navigation.wall_hug import WallHits, hug_walls
+from navigation.wall_hug import WallHits, hug_walls, side_wall
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +176,10 @@ class MissionConfig:
     edge_shift: float = 0.06
     edge_smoothing: float = 0.05
     edge_hit_range: float = 1.5  # m: hits this near the lidar place the walls' faces
+    # ... and driven by the lidar where a straight wall runs beside the robot: its centre held
+    # edge_gauge from the face the last scan shows (navigation.wall_hug.side_wall), which
+    # neither the map nor the tracked pose can give to a cm; 0 drives the plan as it is
+    edge_gauge: float = 0.185
     backoff: float = 0.06  # m reversed after a bump
     # the bumper does not say where it was pressed; contacts in the simulator come up to ~70
     # deg off the heading when the robot passes an obstacle. A bump marks an arc of points
@@ -203,7 +215,7 @@ class MissionConfig:
             ),
             non_negative=(
                 "contact_spread corner_angle corner_leg body_radius smoothing edge_clearance "
-                "edge_shift edge_smoothing edge_hit_range grow_distance bump_deeper "
+                "edge_shift edge_smoothing edge_hit_range edge_gauge grow_distance bump_deeper "
                 "grow_radius backoff bump_depth mapped_tolerance progress_step "
                 "recovery_distance recovery_skip free_reach"
             ),
@@ -354,8 +366,15 @@ def clean(
     doc = store.load(floor=floor)  # with the obstacle memory appended
     base = store.info(store.resolve(floor))
     grid = doc.grid
-    segmentation = segment_rooms(grid, config=config.rooms)
-    costmap = Costmap.from_map(doc, config=config.costmap)
+    # the floor the exploring body swept is free: SLAM thickens a door's jambs by a cell
+    # from the scans inside, and a door the robot came through then looks closed
+    graph = store.pose_graph(base.id) if base.has_pose_graph else None
+    plan_doc = doc
+    if graph is not None and "poses" in graph:
+        cleared = footprint_cleared(grid, graph["poses"], config.exploration.robot_radius)
+        plan_doc = replace(doc, grid=cleared)
+    segmentation = segment_rooms(plan_doc.grid, config=config.rooms)
+    costmap = Costmap.from_map(plan_doc, config=config.costmap)
     if localizer is None:
         localizer = Localizer(grid, config.localizer)
     budget = config.time_budget if time_budget is None else min(config.time_budget, time_budget)
@@ -365,6 +384,11 @@ def clean(
 
 _MAX_COMMAND = 0.5  # s: the longest single drive command
 _CONTACT_POSE = 0.05  # m: poses this near the robot's centre at a bump carve no bump marks
+_NEAR_REACH = 0.5  # m: hits this near the centre (each way) are kept for the next moves
+_NEAR_AGE = 0.5  # s: ... while this fresh
+_STOP_GAP = 0.015  # m: the body stops this short of a wall the lidar sees ahead ...
+_STOP_SKIP = 0.25  # m: ... on the last of a leg, and takes the leg as driven
+_GAUGE_SHIFT = 0.08  # m: the edge gauge moves the pursuit target at most this far across
 
 
 class _Cleaner:
@@ -419,6 +443,8 @@ class _Cleaner:
         self.rest = np.zeros((0, 2))  # what was left of the path a bump interrupted
         self.hits = WallHits()  # the walls' faces the lidar saw, for the edge passes
         self.hugging = False  # driving an edge pass moved up to the walls
+        # the last scan's hits near the robot: (its stamp, the odometry then, robot frame)
+        self.near: tuple[float, np.ndarray, np.ndarray] | None = None
         self.opened = 0  # times bump marks closing the way to rooms were dropped
         self.opened_for: dict[int, int] = {}  # ... for each room
         self.parted: set[int] = set()  # rooms done but for a part out of reach
@@ -477,13 +503,16 @@ class _Cleaner:
         scans = self.robot.scans()
         for scan in scans:
             self.scans_seen += 1
-            if self.scans_seen % self.config.track_every:
-                continue
             # the odometry at the revolution's start, and the mean speeds over it (to de-skew)
             start = Pose.from_array(self._odom_at(scan.stamp))
             moved = start.between(Pose.from_array(self._odom_at(scan.stamp + scan.duration)))
             span = max(scan.duration, 1e-6)
             v, w = moved.x / span, moved.theta / span
+            pts = scan.deskewed(v, w).points()
+            near = (np.abs(pts[:, 0]) < _NEAR_REACH) & (np.abs(pts[:, 1]) < _NEAR_REACH)
+            self.near = (float(scan.stamp), start.as_array(), pts[near])
+            if self.scans_seen % self.config.track_every:
+                continue
             step = self.tracker.update(scan, Odometry(start, scan.stamp, v, w))
             self.tracked += 1
             if step.score < self.localizer.config.track_lost_score:
@@ -739,6 +768,8 @@ class _Cleaner:
                 self.rest = path.after(done)
                 return "stalled"
             tx, ty = path.point_at(min(done + cfg.lookahead, corner))
+            if self.hugging and cfg.edge_gauge > 0:
+                tx, ty = self.gauged(p, tx, ty)
             dist = math.hypot(tx - p.x, ty - p.y)
             if dist < 1e-6:
                 done += cfg.reach_tolerance
@@ -749,9 +780,62 @@ class _Cleaner:
                 continue
             w = float(np.clip(cfg.heading_gain * err, -cfg.max_w, cfg.max_w))
             v = min(cfg.max_v, left / cfg.control_dt) * (1.0 - abs(err) / cfg.align_tolerance)
+            room = self.room_ahead() if left <= _STOP_SKIP else None
+            if room is not None and room < _STOP_GAP + v * cfg.control_dt:
+                # the leg ends in a wall the lidar sees (the map or the pose is a few cm
+                # off): slow down, and short of the wall its end is as good as reached
+                if room < _STOP_GAP:
+                    if corner >= path.length - 1e-9:
+                        return DONE
+                    done = corner
+                    seg = path.segment_of(corner)
+                    continue
+                v = max(room - _STOP_GAP, 0.0) / cfg.control_dt
             if self.step(v, w, cfg.control_dt):
                 self.rest = path.after(done)
                 return "bumped" if self.on_bump(v) else "touched"
+
+    def near_hits(self) -> np.ndarray | None:
+        """The last scan's hits near the robot, in its frame now (the odometry since the scan
+        is exact enough), or None when there is no scan from the last `_NEAR_AGE` s."""
+        if self.near is None or float(self.robot.time) - self.near[0] > _NEAR_AGE:
+            return None
+        _, odom, hits = self.near
+        now = Pose.from_array(self.odoms[-1]).between(Pose.from_array(odom))
+        return now.transform_points(hits)
+
+    def room_ahead(self) -> float | None:
+        """How far (m) the body can drive straight ahead before it touches what the last
+        scan shows (the second nearest hit in its way: one stray hit stops nothing), or None
+        when nothing is near. Hits grazing the sides (within 1 cm of the body's width) do not
+        count: a wall the robot runs along is beside it, not ahead."""
+        hits = self.near_hits()
+        if hits is None:
+            return None
+        r = self.config.body_radius
+        ahead = (hits[:, 0] > 0.05) & (np.abs(hits[:, 1]) < r - 0.01)
+        if np.count_nonzero(ahead) < 2:
+            return None
+        gap = hits[ahead, 0] - np.sqrt(r * r - hits[ahead, 1] ** 2)
+        return float(np.partition(gap, 1)[1])
+
+    def gauged(self, p: Pose, tx: float, ty: float) -> tuple[float, float]:
+        """The pursuit target (tx, ty) of an edge pass moved across the heading to
+        `edge_gauge` from the straight wall the last scan shows beside the robot, when one
+        runs there and the move is at most `_GAUGE_SHIFT`: the plan placed the pass by the
+        map and the tracked pose, a few cm off; the lidar measures the gap itself."""
+        hits = self.near_hits()
+        wall = side_wall(hits) if hits is not None and len(hits) else None
+        if wall is None:
+            return tx, ty
+        a, b = wall
+        c, s = math.cos(p.theta), math.sin(p.theta)
+        dx, dy = tx - p.x, ty - p.y
+        xr, yr = c * dx + s * dy, -s * dx + c * dy
+        want = a + b * xr - math.copysign(self.config.edge_gauge * math.hypot(1.0, b), a)
+        if abs(want - yr) > _GAUGE_SHIFT:
+            return tx, ty
+        return p.x + c * xr - s * want, p.y + s * xr + c * want
 
     def on_bump(self, v: float) -> bool:
         """Remember the contact (unless the map shows an obstacle there) and back off. True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from navigation.wall_hug import WallDistance, WallHits, hug_walls
+from navigation.wall_hug import WallDistance, WallHits, hug_walls, side_wall
 
 RES = 0.05
 
@@ -234,3 +234,55 @@ def test_chords_keep_a_pursuit_cut_corner_clear(room):
     mids = (samples[:-m] + samples[m:]) / 2
     before = brute_distance((dense(path, 0.01)[:-m] + dense(path, 0.01)[m:]) / 2, room).min()
     assert brute_distance(mids, room).min() >= min(0.18, before) - 1e-6
+
+
+def _beside(y0: float, slope: float, xs, rng, noise: float = 0.01) -> np.ndarray:
+    """Hits on the line y = y0 + slope * x (robot frame), each moved along its beam from the
+    centre by range noise of `noise` m (sigma)."""
+    xs = np.asarray(xs, np.float64)
+    pts = np.column_stack((xs, y0 + slope * xs))
+    r = np.hypot(pts[:, 0], pts[:, 1])[:, None]
+    return pts * (1.0 + rng.normal(0.0, noise, (len(pts), 1)) / r)
+
+
+def test_side_wall_gives_the_gap_to_a_few_mm_from_noisy_hits():
+    """Twenty hits of 1 cm range noise on a wall 0.2 m to the left, turned 5 deg: the line
+    says how far its face is, far closer than any single hit or map cell does."""
+    rng = np.random.default_rng(2)
+    errors = []
+    for _ in range(50):
+        slope = np.tan(np.radians(5))
+        wall = side_wall(_beside(0.2, slope, np.linspace(-0.05, 0.3, 20), rng))
+        assert wall is not None
+        a, b = wall
+        errors.append(abs(a) / np.hypot(1.0, b) - 0.2 / np.hypot(1.0, slope))
+    assert np.median(np.abs(errors)) < 0.003 and np.percentile(np.abs(errors), 95) < 0.006
+    # a wall on each side: the nearer one; on the right, a is negative
+    both = np.vstack(
+        (
+            _beside(0.35, 0.0, np.linspace(0.0, 0.3, 15), rng),
+            _beside(-0.19, 0.0, np.linspace(0.0, 0.3, 15), rng),
+        )
+    )
+    a, _ = side_wall(both)
+    assert a == pytest.approx(-0.19, abs=0.01)
+
+
+def test_side_wall_sees_no_wall_in_a_leg_a_corner_or_a_wall_across():
+    rng = np.random.default_rng(3)
+    # a table leg beside the robot: a few hits, 4 cm along
+    leg = np.column_stack((rng.uniform(0.05, 0.09, 8), rng.uniform(0.22, 0.24, 8)))
+    assert side_wall(leg) is None
+    # an inside corner: the wall beside, then one across the way ahead
+    corner = np.vstack(
+        (
+            _beside(0.2, 0.0, np.linspace(-0.05, 0.15, 10), rng),
+            np.column_stack((np.full(10, 0.2), np.linspace(0.0, 0.2, 10))),
+        )
+    )
+    assert side_wall(corner) is None
+    # a wall straight across, and nothing at all
+    assert side_wall(np.column_stack((np.full(12, 0.25), np.linspace(-0.3, 0.3, 12)))) is None
+    assert side_wall(np.zeros((0, 2))) is None
+    # a wall beside but out of reach
+    assert side_wall(_beside(0.45, 0.0, np.linspace(0.0, 0.3, 20), rng)) is None
