@@ -366,8 +366,8 @@ def clean(
     doc = store.load(floor=floor)  # with the obstacle memory appended
     base = store.info(store.resolve(floor))
     grid = doc.grid
-    # the floor the exploring body swept is free: SLAM thickens a door's jambs by a cell
-    # from the scans inside, and a door the robot came through then looks closed
+    # the floor the exploring body swept is free: SLAM puts a door's jamb a few cm into the
+    # way the robot came through it, and the door then looks closed to the planner
     graph = store.pose_graph(base.id) if base.has_pose_graph else None
     plan_doc = doc
     if graph is not None and "poses" in graph:
