@@ -511,9 +511,10 @@ class _Attempt:
 
 def footprint_cleared(grid: OccupancyGrid, poses: np.ndarray, radius: float) -> OccupancyGrid:
     """`grid` with the floor a round body of `radius` swept along `poses` ((N, 3) map frame)
-    marked free (Nav2's footprint clearing): a door the robot came through stays open however
-    the scans from inside thicken its jambs. Swept: within `radius` and half a cell of the
-    path, which makes the cells of the path itself enterable."""
+    marked free (Nav2's footprint clearing): where the scans put a door's jamb into the way
+    the body went, the door the robot came through stays open. Swept: the cells whose centres
+    lie within `radius` and half a cell of the path (drawn through the cell centres), which
+    makes the cells of the path itself enterable."""
     poses = np.asarray(poses, np.float64).reshape(-1, 3)
     if len(poses) == 0:
         return grid
