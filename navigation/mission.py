@@ -508,7 +508,8 @@ class _Cleaner:
             moved = start.between(Pose.from_array(self._odom_at(scan.stamp + scan.duration)))
             span = max(scan.duration, 1e-6)
             v, w = moved.x / span, moved.theta / span
-            pts = scan.deskewed(v, w).points()
+            skewed = scan.deskewed(v, w)
+            pts = skewed.points()
             near = (np.abs(pts[:, 0]) < _NEAR_REACH) & (np.abs(pts[:, 1]) < _NEAR_REACH)
             self.near = (float(scan.stamp), start.as_array(), pts[near])
             if self.scans_seen % self.config.track_every:
@@ -518,7 +519,7 @@ class _Cleaner:
             if step.score < self.localizer.config.track_lost_score:
                 self.bad += 1
             elif self.tracker.bad == 0 and not step.lost:
-                self._remember_hits(scan, step.pose, v, w)
+                self._remember_hits(skewed, pts, step.pose)
             if step.lost:
                 self.lost = True
                 log.info("tracking lost: %s", step.reason)
@@ -528,12 +529,12 @@ class _Cleaner:
             if keep > 0:
                 del self.times[:keep], self.odoms[:keep]
 
-    def _remember_hits(self, scan, pose: Pose, v: float, w: float) -> None:
-        """Count the near hits of a well-matched scan where the walls' faces are."""
-        skewed = scan.deskewed(v, w)
+    def _remember_hits(self, skewed, pts: np.ndarray, pose: Pose) -> None:
+        """Count the near hits of a well-matched scan where the walls' faces are: `skewed`
+        the de-skewed scan, `pts` its points() (robot frame), `pose` where it was matched."""
         near = skewed.ranges[skewed.hit_mask] <= self.config.edge_hit_range  # as points() orders
         if near.any():
-            self.hits.add(pose.transform_points(skewed.points()[near]))
+            self.hits.add(pose.transform_points(pts[near]))
 
     def _odom_at(self, t: float) -> np.ndarray:
         return odometry_at(self.times, self.odoms, t)
