@@ -128,6 +128,9 @@ class Costmap:
             )
         self.keepout = self._layer(keepout, "keepout")
         self.obstacles = self._layer(obstacles, "obstacles")
+        # narrow passages (`allow_tight`): cells enterable closer to obstacles than robot_radius
+        self.tight = np.zeros_like(self.static)
+        self._tight_d2 = math.inf
         self._lut, self._reach = _inflation_table(self.config, self.resolution)
         self._lut256 = np.zeros(256, np.uint8)
         self._lut256[: min(len(self._lut), 256)] = self._lut[:256]
@@ -248,6 +251,24 @@ class Costmap:
         self._update(window)
         return window
 
+    def allow_tight(self, cells: np.ndarray, radius: float) -> None:
+        """Let the centre stand on `cells` ((H, W) bool) closer to what is lethal than
+        `robot_radius`, down to `radius` m from the nearest lethal cell's edge: a door the robot
+        was seen to pass with less room to spare than the margin plans keep. Those cells cost
+        MAX_NON_OBSTACLE, so a plan takes them only where no roomier way is left. Replaces the
+        cells of an earlier call; obstacles added later still close them (the test is made at
+        every update). Raises ValueError for a radius outside (0, robot_radius] or a raster of
+        another shape."""
+        if not (isinstance(radius, int | float) and 0 < radius <= self.config.robot_radius):
+            raise ValueError(
+                f"a tight passage's radius must lie in (0, {self.config.robot_radius}] m (the "
+                f"robot radius), got {radius!r}"
+            )
+        self.tight = self._layer(cells, "tight passages")
+        # the squared centre distance (cells) from which the edge distance reaches `radius`
+        self._tight_d2 = (radius / self.resolution + 0.5) ** 2 - 1e-9
+        self.rebuild()
+
     def _update(self, window: Window) -> None:
         """Recompute the costs of the cells in `window` (rows, columns of the grid).
 
@@ -275,6 +296,9 @@ class Costmap:
             costs = cv2.LUT(d2.astype(np.uint8), self._lut256)
         else:
             costs = self._lut[d2.astype(np.intp)]
+        if math.isfinite(self._tight_d2):
+            tight = self.tight[window] & (costs == INSCRIBED) & (d2 >= self._tight_d2)
+            costs[tight] = MAX_NON_OBSTACLE
         lethal = self.static[window] | self.obstacles[window] | self.keepout[window]
         unknown = self.unknown[window] & ~lethal
         if self.config.unknown_is_obstacle:

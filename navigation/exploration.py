@@ -525,6 +525,46 @@ def footprint_cleared(grid: OccupancyGrid, poses: np.ndarray, radius: float) -> 
     return OccupancyGrid(log_odds, grid.resolution, grid.origin, grid.config)
 
 
+def open_tight_passages(
+    costmap: Costmap, poses: np.ndarray, radius: float, min_area: float = 0.5
+) -> np.ndarray:
+    """Open in `costmap` the narrow doors a round body of `radius` went through along `poses`
+    ((N, 3) map frame) and return their cells ((H, W) bool).
+
+    A door a few cm wider than the body can look closed to plans that keep a margin beyond the
+    body (the costmap's robot_radius), the more so as the scans thicken its jambs by a cell.
+    Opened: the cells of the path and beside it (within 1.5 cells of its centre line) where
+    the body of `radius` overlaps no lethal cell, taken as runs of such cells, and only the
+    runs that join two parts of the floor of at least `min_area` m2 each which the plans could
+    not join; the margin is kept everywhere else (`Costmap.allow_tight`).
+    """
+    poses = np.asarray(poses, np.float64).reshape(-1, 3)
+    keep = np.zeros(costmap.shape, bool)
+    if len(poses) == 0:
+        return keep
+    res = costmap.resolution
+    before = costmap.costs <= MAX_NON_OBSTACLE
+    n, parts = cv2.connectedComponents(before.view(np.uint8), connectivity=4)
+    big = np.bincount(parts.ravel(), minlength=n) * res * res >= min_area
+    big[0] = False
+    near = swept_area(poses, costmap.shape, res, costmap.origin, 3 * res)
+    costmap.allow_tight(near, radius)
+    new = (costmap.costs <= MAX_NON_OBSTACLE) & ~before
+    m, runs, stats, _ = cv2.connectedComponentsWithStats(new.view(np.uint8), connectivity=4)
+    h, w = costmap.shape
+    cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+    for k in range(1, m):
+        x, y, bw, bh = (int(v) for v in stats[k, :4])
+        i0, i1, j0, j1 = max(y - 1, 0), min(y + bh + 1, h), max(x - 1, 0), min(x + bw + 1, w)
+        run = runs[i0:i1, j0:j1] == k
+        beside = cv2.dilate(run.view(np.uint8), cross).view(bool) & before[i0:i1, j0:j1]
+        joined = np.unique(parts[i0:i1, j0:j1][beside])
+        if np.count_nonzero(big[joined]) >= 2:
+            keep[i0:i1, j0:j1] |= run
+    costmap.allow_tight(keep, radius)
+    return keep
+
+
 class _Explorer:
     def __init__(
         self,

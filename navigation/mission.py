@@ -100,6 +100,7 @@ from navigation.exploration import (
     map_iou,
     nearest_free,
     odometry_at,
+    open_tight_passages,
 )
 from navigation.floors import FloorResult, LocalizerCache, relocalize_floors
 from navigation.localization import Localizer, LocalizerConfig, Tracker
@@ -375,6 +376,9 @@ def clean(
         plan_doc = replace(doc, grid=cleared)
     segmentation = segment_rooms(plan_doc.grid, config=config.rooms)
     costmap = Costmap.from_map(plan_doc, config=config.costmap)
+    if graph is not None and "poses" in graph:
+        # a door the exploring body went through with less room than the plans' margin
+        open_tight_passages(costmap, graph["poses"], config.body_radius)
     if localizer is None:
         localizer = Localizer(grid, config.localizer)
     budget = config.time_budget if time_budget is None else min(config.time_budget, time_budget)

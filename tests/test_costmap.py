@@ -381,3 +381,51 @@ def test_describe_names_what_blocks_a_cell():
     assert "robot radius" in cm.describe(2, 5)
     assert cm.describe(20, 15).startswith("free")
     assert "outside" in cm.describe(-1, 0)
+
+
+# ------------------------------------------------------------------ tight passages
+def door_states(width: int) -> np.ndarray:
+    """Two 1.5 m rooms either side of a wall (columns 30-31) with a door `width` cells wide."""
+    states = np.full((40, 62), FREE, np.int8)
+    states[:, 30:32] = OCCUPIED
+    states[15 : 15 + width, 30:32] = FREE
+    return states
+
+
+def test_a_tight_passage_is_enterable_down_to_its_radius_and_costs_the_most():
+    """A 7-cell door (0.35 m): the centre line's edge distance is 0.175 m, under a 0.18 m
+    robot radius (inscribed) and over the 0.17 m body. Allowed as tight, that line costs
+    252 and nothing else changes; its neighbours (0.125 m) stay inscribed."""
+    cm = Costmap.from_map(doc_of(door_states(7)), config=CostmapConfig(robot_radius=0.18))
+    before = cm.costs.copy()
+    assert (before[18, 30:32] == INSCRIBED).all()
+    cells = np.zeros(cm.shape, bool)
+    cells[15:22, 20:42] = True  # the door and a stretch either side of it
+    cm.allow_tight(cells, 0.17)
+    changed = cm.costs != before
+    assert (cm.costs[changed] == 252).all()
+    rows, cols = np.nonzero(changed)
+    assert set(rows) == {18}  # the centre line only
+    assert cm.costs[17, 30] == INSCRIBED and cm.costs[19, 30] == INSCRIBED
+    # the rooms are joined now
+    n, parts = cv2.connectedComponents((cm.costs <= 252).view(np.uint8), connectivity=4)
+    assert parts[18, 10] == parts[18, 50] != 0
+    # an obstacle marked later in the door closes it again, and a full rebuild agrees
+    cm.add_obstacles([(1.55, 0.925)])
+    assert (cm.costs[18, 30:32] >= INSCRIBED).all()
+    incremental = cm.costs.copy()
+    cm.rebuild()
+    np.testing.assert_array_equal(cm.costs, incremental)
+    # a 6-cell door leaves 0.125 m: not even the body fits
+    narrow = Costmap.from_map(doc_of(door_states(6)), config=CostmapConfig(robot_radius=0.18))
+    narrow.allow_tight(cells, 0.17)
+    assert (narrow.costs[15:21, 30] == INSCRIBED).all()
+
+
+@pytest.mark.parametrize("radius", [0.0, -0.1, 0.19, float("nan"), "0.17"])
+def test_a_tight_radius_outside_the_robot_radius_is_refused(radius):
+    cm = Costmap.from_map(doc_of(door_states(7)), config=CostmapConfig(robot_radius=0.18))
+    with pytest.raises(ValueError, match="tight passage's radius"):
+        cm.allow_tight(np.zeros(cm.shape, bool), radius)
+    with pytest.raises(ValueError, match="tight passages"):
+        cm.allow_tight(np.zeros((3, 3), bool), 0.17)

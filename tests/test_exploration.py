@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 import pytest
 from numba import config as numba_config
@@ -26,6 +27,7 @@ from navigation.exploration import (
     frontier_clusters,
     frontier_mask,
     map_iou,
+    open_tight_passages,
 )
 from navigation.relocalize_bench import map_from_world
 from navigation.slam.slam import Slam
@@ -450,3 +452,43 @@ def test_a_bump_on_a_mapped_wall_keeps_the_plans_off_that_spot():
     costmap = explorer.build_costmap(CostmapConfig())
     i, j = costmap.world_to_cell([explorer.touched[0]])[0]
     assert costmap.obstacles[i, j]
+
+
+def test_tight_passages_open_only_the_doors_the_body_went_through():
+    """Plans keep 1 cm beyond the body; a 7-cell door (0.35 m on the map, the scans having
+    thickened the jambs of a 0.40 m door) then looks closed. The door the robot went through
+    opens, on its centre line; a stretch where it ran as close along a wall stays as it was,
+    and so does a door it never went through."""
+    from navigation.costmap import Costmap, CostmapConfig
+
+    lo = np.full((60, 62), FREE_LO, np.float32)
+    lo[:, 30:32] = OCC_LO  # a wall at x 1.5..1.6 m
+    lo[15:22, 30:32] = FREE_LO  # the door it went through: y 0.75..1.1 m
+    lo[40:47, 30:32] = FREE_LO  # a door it did not: y 2.0..2.35 m
+    lo[:, 0] = OCC_LO  # the west wall
+    costmap = Costmap.from_map(grid_of(lo), config=CostmapConfig(robot_radius=0.18))
+    before = costmap.costs.copy()
+    # along the west wall 0.175 m from its face (x 0.225), then through the door (y 0.925)
+    poses = np.array([[0.225, 2.5, 0.0], [0.225, 0.925, 0.0], [1.0, 0.925, 0.0], [2.4, 0.925, 0.0]])
+    opened = open_tight_passages(costmap, poses, 0.17)
+    rows, cols = np.nonzero(opened)
+    assert set(rows) == {18} and cols.min() >= 28 and cols.max() <= 33
+    changed = costmap.costs != before
+    np.testing.assert_array_equal(changed, opened & (before == 253))
+    assert (costmap.costs[opened] == 252).all()
+    assert (costmap.costs[41:47, 30] == 253).all()  # the other door stays closed
+    n, parts = cv2.connectedComponents((costmap.costs <= 252).view(np.uint8), connectivity=4)
+    assert parts[18, 10] == parts[18, 50] != 0
+    # no path, nothing opened
+    fresh = Costmap.from_map(grid_of(lo), config=CostmapConfig(robot_radius=0.18))
+    assert not open_tight_passages(fresh, np.zeros((0, 3)), 0.17).any()
+    assert (fresh.costs == before).all()
+    # a pocket behind the door where the centre has under min_area to stand on is not worth
+    # the risk: a 0.5 m wide strip leaves two columns of cells, 0.26 m2
+    lo2 = lo.copy()
+    lo2[:, 42] = OCC_LO
+    through = np.array([[0.5, 0.925, 0.0], [1.9, 0.925, 0.0]])
+    small = Costmap.from_map(grid_of(lo2), config=CostmapConfig(robot_radius=0.18))
+    assert not open_tight_passages(small, through, 0.17).any()
+    small = Costmap.from_map(grid_of(lo2), config=CostmapConfig(robot_radius=0.18))
+    assert open_tight_passages(small, through, 0.17, min_area=0.2).any()
