@@ -8,7 +8,9 @@ column j <-> x right, `origin` = world xy of the corner of cell (0, 0)):
 - `obstacles`: the obstacle memory, what the bumper and cliff sensors found (maps.model.Obstacle):
   a disc of `CostmapConfig.obstacle_radius` around each point;
 - `keepout`: the restrictions (maps.model.Restrictions): no-go zones filled, virtual walls drawn
-  as 4-connected lines. No-mop zones do not restrict a vacuum and are left out.
+  as 4-connected lines. No-mop zones do not restrict a vacuum and are left out;
+- `tight`: narrow passages (`Costmap.allow_tight`), where the centre may stand closer to what is
+  lethal than `robot_radius`, down to a smaller radius given with them, at cost 252.
 
 Costs (uint8), Nav2's values (nav2_costmap_2d/cost_values.hpp): 0 free, 1..252 near an
 obstacle, 253 inscribed (the body would overlap an obstacle), 254 lethal (an obstacle itself),

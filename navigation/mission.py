@@ -11,7 +11,9 @@ Phases, each driving a `firmware_bridge.robot.Robot` and nothing else (no simula
      holds the map and the obstacle memory (navigation.costmap); the coverage plan
      (navigation.coverage_plan) is driven segment by segment, room by room. Both see the
      floor the exploring robot's body swept (its pose graph) as free: SLAM puts a door's
-     jamb a few cm into the way the robot came through it, and the door looks closed.
+     jamb a few cm into the way the robot came through it, and the door looks closed. A
+     door the body went through with less room than the plans' 1 cm margin is opened on
+     its centre line at the highest cost (exploration.open_tight_passages).
    - Sense and localize: every `track_every`-th scan goes to a `localization.Tracker` with the
      odometry at its time (interpolated between commands) and the mean speeds over its
      revolution (to de-skew it); the pose between scans is the tracked `map_from_odom`
