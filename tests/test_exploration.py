@@ -164,11 +164,15 @@ def test_invisible_box_is_bumped_marked_and_avoided(flat_run):
     assert 1 <= len(on_box) <= 3  # found by the bumper, then driven around
     assert len(robot.bumps) == len(result.bumps)  # every contact was felt and recorded
     assert result.obstacles  # and the box was marked for the costmap
-    for bx, by in result.obstacles:
+
+    def gap(bx: float, by: float) -> float:
         p = world.start.compose(Pose(bx, by))
-        # the mark is the expected contact, straight ahead: within a body radius of the box
-        gap = math.hypot(max(x0 - p.x, 0.0, p.x - x1), max(y0 - p.y, 0.0, p.y - y1))
-        assert gap <= 0.2, (p, gap)
+        return math.hypot(max(x0 - p.x, 0.0, p.x - x1), max(y0 - p.y, 0.0, p.y - y1))
+
+    # the expected contact, straight ahead, lies within a body radius of the box; the marks
+    # on the body's front arc around it, at most 0.09 m (0.18 m * sin 0.5) to its side
+    assert all(gap(bx, by) <= 0.2 for bx, by in result.bumps)
+    assert all(gap(bx, by) <= 0.29 for bx, by in result.obstacles)
 
 
 @needs_jit
@@ -452,6 +456,30 @@ def test_a_bump_on_a_mapped_wall_keeps_the_plans_off_that_spot():
     costmap = explorer.build_costmap(CostmapConfig())
     i, j = costmap.world_to_cell([explorer.touched[0]])[0]
     assert costmap.obstacles[i, j]
+
+
+def test_a_bump_the_map_does_not_explain_marks_the_front_arc():
+    """The bumper does not say where it was pressed: the contact straight ahead is recorded,
+    and the costmap gets it and the body's edge half a radian to either side (a low box is
+    touched off the heading as often as on it); reversing, the arc is behind."""
+    from types import SimpleNamespace
+
+    from navigation.exploration import _BUMP_ARC, _Explorer
+
+    explorer = object.__new__(_Explorer)
+    explorer.config = ExplorationConfig(backoff=0.0)
+    explorer.live = SimpleNamespace(update=lambda: None, grid=grid_of(np.full((40, 40), FREE_LO)))
+    explorer.driver = SimpleNamespace(pose=Pose(1.0, 1.0, 0.5))
+    explorer.bumps, explorer.marked, explorer.touched = [], [], []
+    for v, heading in ((0.2, 0.5), (-0.1, 0.5 + math.pi)):
+        explorer.bumps, explorer.marked = [], []
+        explorer.on_bump(v)
+        reach = explorer.config.robot_radius + 0.01
+        want = [heading, heading - _BUMP_ARC, heading + _BUMP_ARC]
+        np.testing.assert_allclose(
+            explorer.marked, [(1 + reach * math.cos(a), 1 + reach * math.sin(a)) for a in want]
+        )
+        assert explorer.bumps == [explorer.marked[0]] and explorer.touched == []
 
 
 def test_tight_passages_open_only_the_doors_the_body_went_through():
