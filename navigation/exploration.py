@@ -1049,11 +1049,13 @@ class _Explorer:
             log.debug("bump at (%.2f, %.2f): a mapped obstacle", *mapped)
         else:
             reach = cfg.robot_radius + 0.01
-            for off in (0.0, -_BUMP_ARC, _BUMP_ARC):
-                a = heading + off
-                self.marked.append((pose.x + reach * math.cos(a), pose.y + reach * math.sin(a)))
-            point = self.marked[-3]
+            arc = [
+                (pose.x + reach * math.cos(heading + off), pose.y + reach * math.sin(heading + off))
+                for off in (0.0, -_BUMP_ARC, _BUMP_ARC)
+            ]
+            point = arc[0]  # the expected contact, straight ahead
             self.bumps.append(point)
+            self.marked += arc
             log.debug("bump at (%.2f, %.2f): an obstacle the map does not show", *point)
         if cfg.backoff > 0:
             speed = min(cfg.max_v, 0.1)

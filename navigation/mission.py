@@ -372,15 +372,16 @@ def clean(
     # the floor the exploring body swept is free: SLAM puts a door's jamb a few cm into the
     # way the robot came through it, and the door then looks closed to the planner
     graph = store.pose_graph(base.id) if base.has_pose_graph else None
+    swept = graph.get("poses") if graph is not None else None  # the exploring body's way
     plan_doc = doc
-    if graph is not None and "poses" in graph:
-        cleared = footprint_cleared(grid, graph["poses"], config.exploration.robot_radius)
+    if swept is not None:
+        cleared = footprint_cleared(grid, swept, config.exploration.robot_radius)
         plan_doc = replace(doc, grid=cleared)
     segmentation = segment_rooms(plan_doc.grid, config=config.rooms)
     costmap = Costmap.from_map(plan_doc, config=config.costmap)
-    if graph is not None and "poses" in graph:
+    if swept is not None:
         # a door the exploring body went through with less room than the plans' margin
-        open_tight_passages(costmap, graph["poses"], config.body_radius)
+        open_tight_passages(costmap, swept, config.body_radius)
     if localizer is None:
         localizer = Localizer(grid, config.localizer)
     budget = config.time_budget if time_budget is None else min(config.time_budget, time_budget)
